@@ -1,0 +1,91 @@
+"""In-process event bus: Pub/Sub's contract on one machine.
+
+Messages go through JSON on publish, exactly as they would on the wire, so a handler never
+sees an object that Pub/Sub could not carry. Each subscription gets its own delivery of every
+message on its topic (as with one Pub/Sub subscription per function). Delivery is queued —
+publish never calls a handler re-entrantly — and `drain()` delivers until the queue is empty,
+in order. A handler that raises is retried up to `max_attempts` times, then the message goes to
+the dead-letter topic with the error, as a subscription with a dead-letter policy would do.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from barlake.ports import Handler
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Envelope:
+    topic: str
+    message_id: str
+    data: bytes
+    attributes: Mapping[str, str]
+
+    def json(self) -> Any:
+        return json.loads(self.data)
+
+
+@dataclass(frozen=True)
+class _Subscription:
+    name: str
+    topic: str
+    handler: Handler
+
+
+@dataclass
+class InProcessBus:
+    dead_letter_topic: str = "dead-letter"
+    max_attempts: int = 5
+    _subscriptions: list[_Subscription] = field(default_factory=list)
+    _queue: deque[tuple[_Subscription, Envelope, int]] = field(default_factory=deque)
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    published: list[Envelope] = field(default_factory=list)
+
+    def subscribe(self, topic: str, handler: Handler, name: str | None = None) -> None:
+        self._subscriptions.append(
+            _Subscription(name or f"{topic}-{len(self._subscriptions)}", topic, handler)
+        )
+
+    def publish(
+        self, topic: str, message: Mapping[str, Any], attributes: Mapping[str, str] | None = None
+    ) -> str:
+        data = json.dumps(message, sort_keys=True, separators=(",", ":")).encode()
+        env = Envelope(topic, str(next(self._ids)), data, dict(attributes or {}))
+        self.published.append(env)
+        for sub in self._subscriptions:
+            if sub.topic == topic:
+                self._queue.append((sub, env, 1))
+        return env.message_id
+
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def drain(self) -> int:
+        """Deliver queued messages (and those they cause) until none is left."""
+        delivered = 0
+        while self._queue:
+            sub, env, attempt = self._queue.popleft()
+            delivered += 1
+            try:
+                sub.handler(json.loads(env.data), env.attributes)
+            except Exception as exc:
+                if attempt < self.max_attempts:
+                    log.warning("%s: retrying message %s: %s", sub.name, env.message_id, exc)
+                    self._queue.append((sub, env, attempt + 1))
+                else:
+                    log.error("%s: dead-lettering message %s: %s", sub.name, env.message_id, exc)
+                    self.publish(
+                        self.dead_letter_topic,
+                        {"subscription": sub.name, "data": env.data.decode(), "error": str(exc)},
+                        {"attempts": str(attempt)},
+                    )
+        return delivered

@@ -1,0 +1,165 @@
+"""Object store on a local folder, with GCS semantics: generations and conditional writes.
+
+Layout: `<root>/<bucket>/<name>` holds the object's bytes as a plain file, so DuckDB or pandas
+can read `<root>/<bucket>/daily/*.parquet` directly. The generation is the file's modification
+time in microseconds (GCS generations are microsecond timestamps too), set explicitly on a
+temporary file *before* the one `os.replace` that publishes it: bytes and generation change in
+a single atomic step. A writer killed at any point leaves either the old object or the new one,
+never a mix; temporaries live in `<bucket>/.barlake/tmp/`, out of every glob.
+
+Conditional writes hold an exclusive `flock` on a per-object lock file, so compare-and-swap is
+safe across threads and processes on one machine. Custom metadata is a JSON sidecar named after
+the generation, written before the publishing rename; stale sidecars are pruned after it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from barlake.ports import ObjectInfo, PreconditionFailed, StoredObject
+
+FinalizeHook = Callable[[ObjectInfo, str], None]
+_INTERNAL = ".barlake"
+
+
+class LocalObjectStore:
+    def __init__(
+        self, root: str | Path, bucket: str, on_finalize: FinalizeHook | None = None
+    ) -> None:
+        self.bucket = bucket
+        self.dir = Path(root) / bucket
+        self._internal = self.dir / _INTERNAL
+        for sub in ("tmp", "locks", "meta"):
+            (self._internal / sub).mkdir(parents=True, exist_ok=True)
+        self._on_finalize = on_finalize
+
+    # -- paths
+    def _path(self, name: str) -> Path:
+        if (
+            not name
+            or name.startswith("/")
+            or ".." in name.split("/")
+            or name.startswith(_INTERNAL)
+        ):
+            raise ValueError(f"invalid object name {name!r}")
+        return self.dir / name
+
+    def _digest(self, name: str) -> str:
+        return hashlib.sha1(name.encode()).hexdigest()
+
+    def _meta_path(self, name: str, generation: int) -> Path:
+        return self._internal / "meta" / f"{self._digest(name)}.{generation}.json"
+
+    @contextmanager
+    def _locked(self, name: str) -> Iterator[None]:
+        with open(self._internal / "locks" / f"{self._digest(name)}.lock", "a+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def _info(self, name: str, st: os.stat_result) -> ObjectInfo:
+        generation = st.st_mtime_ns // 1000
+        try:
+            metadata = json.loads(self._meta_path(name, generation).read_text())
+        except FileNotFoundError:
+            metadata = {}
+        return ObjectInfo(name=name, generation=generation, size=st.st_size, metadata=metadata)
+
+    # -- reads
+    def read(self, name: str) -> StoredObject | None:
+        try:
+            with open(self._path(name), "rb") as fh:
+                st = os.fstat(fh.fileno())  # the inode we opened: bytes and generation agree
+                data = fh.read()
+        except FileNotFoundError:
+            return None
+        return StoredObject(info=self._info(name, st), data=data)
+
+    def stat(self, name: str) -> ObjectInfo | None:
+        try:
+            return self._info(name, os.stat(self._path(name)))
+        except FileNotFoundError:
+            return None
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        base = self.dir
+        for dirpath, dirnames, filenames in os.walk(base):
+            dirnames[:] = sorted(
+                d for d in dirnames if not (Path(dirpath) == base and d == _INTERNAL)
+            )
+            for fn in sorted(filenames):
+                name = os.path.relpath(os.path.join(dirpath, fn), base).replace(os.sep, "/")
+                if name.startswith(prefix):
+                    try:
+                        yield self._info(name, os.stat(os.path.join(dirpath, fn)))
+                    except FileNotFoundError:
+                        continue
+
+    # -- writes
+    def _current_generation(self, path: Path) -> int:
+        try:
+            return os.stat(path).st_mtime_ns // 1000
+        except FileNotFoundError:
+            return 0
+
+    def write(
+        self,
+        name: str,
+        data: bytes,
+        *,
+        if_generation_match: int | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> ObjectInfo:
+        path = self._path(name)
+        with self._locked(name):
+            current = self._current_generation(path)
+            if if_generation_match is not None and current != if_generation_match:
+                raise PreconditionFailed(name, if_generation_match, current or None)
+            generation = max(time.time_ns() // 1000, current + 1)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self._internal / "tmp" / f"{uuid.uuid4().hex}"
+            try:
+                with open(tmp, "wb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.utime(tmp, ns=(generation * 1000, generation * 1000))
+                if os.stat(tmp).st_mtime_ns != generation * 1000:
+                    raise OSError(
+                        f"{self.dir}: the filesystem does not keep nanosecond mtimes, "
+                        "which the local store uses as generations"
+                    )
+                if metadata:
+                    self._meta_path(name, generation).write_text(json.dumps(dict(metadata)))
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
+            if current:
+                self._meta_path(name, current).unlink(missing_ok=True)
+        info = ObjectInfo(
+            name=name, generation=generation, size=len(data), metadata=dict(metadata or {})
+        )
+        if self._on_finalize is not None:
+            self._on_finalize(info, self.bucket)
+        return info
+
+    def delete(self, name: str) -> bool:
+        path = self._path(name)
+        with self._locked(name):
+            current = self._current_generation(path)
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                return False
+            self._meta_path(name, current).unlink(missing_ok=True)
+            return True

@@ -1,0 +1,210 @@
+"""State store on SQLite: symbol registry, run ledger, quarantine, restatements, profiles.
+
+One row per symbol and one row per batch — never a shared counter — so the same design holds on
+Firestore, where a document takes about one write per second. Run completeness is derived by
+counting batch rows against the run's batch list. Every write is an upsert keyed so that a
+redelivered message rewrites the same row instead of adding one.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from barlake.ports import (
+    BatchRecord,
+    QuarantineRecord,
+    RestatementRecord,
+    RunRecord,
+    RunStatus,
+    SymbolOutcome,
+    SymbolRecord,
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS symbols (
+    symbol TEXT PRIMARY KEY, universes TEXT NOT NULL, tags TEXT NOT NULL, active INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, kind TEXT NOT NULL, created_at TEXT NOT NULL,
+    batch_ids TEXT NOT NULL, symbols INTEGER NOT NULL, params TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS batches (
+    run_id TEXT NOT NULL, batch_id TEXT NOT NULL, finished_at TEXT NOT NULL, outcomes TEXT NOT NULL,
+    PRIMARY KEY (run_id, batch_id));
+CREATE TABLE IF NOT EXISTS quarantine (
+    symbol TEXT NOT NULL, date TEXT NOT NULL, reason TEXT NOT NULL, run_id TEXT NOT NULL,
+    row TEXT NOT NULL, PRIMARY KEY (symbol, date, reason, run_id));
+CREATE TABLE IF NOT EXISTS restatements (
+    symbol TEXT NOT NULL, run_id TEXT NOT NULL, detected_at TEXT NOT NULL, kinds TEXT NOT NULL,
+    evidence TEXT NOT NULL, PRIMARY KEY (symbol, run_id));
+CREATE TABLE IF NOT EXISTS profiles (symbol TEXT PRIMARY KEY, body TEXT NOT NULL);
+"""
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+class SqliteStateStore:
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        self._lock = threading.Lock()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_SCHEMA)
+
+    def _exec(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
+        with self._lock, self._db:
+            return self._db.execute(sql, args).fetchall()
+
+    def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        with self._lock, self._db:
+            self._db.executemany(sql, rows)
+
+    # -- registry
+    def upsert_symbols(self, records: Sequence[SymbolRecord]) -> None:
+        self._many(
+            "INSERT INTO symbols VALUES (?,?,?,?) ON CONFLICT(symbol) DO UPDATE SET "
+            "universes=excluded.universes, tags=excluded.tags, active=excluded.active",
+            [
+                (r.symbol, _json(sorted(r.universes)), _json(sorted(r.tags)), int(r.active))
+                for r in records
+            ],
+        )
+
+    def list_symbols(
+        self, universe: str | None = None, active_only: bool = True
+    ) -> list[SymbolRecord]:
+        rows = self._exec("SELECT symbol, universes, tags, active FROM symbols ORDER BY symbol")
+        out = [
+            SymbolRecord(s, tuple(json.loads(u)), tuple(json.loads(t)), bool(a))
+            for s, u, t, a in rows
+        ]
+        return [
+            r
+            for r in out
+            if (universe is None or universe in r.universes) and (r.active or not active_only)
+        ]
+
+    # -- runs
+    def create_run(self, run: RunRecord) -> bool:
+        rows = self._exec(
+            "INSERT INTO runs VALUES (?,?,?,?,?,?) ON CONFLICT(run_id) DO NOTHING RETURNING run_id",
+            (
+                run.run_id,
+                run.kind,
+                run.created_at.isoformat(),
+                _json(list(run.batch_ids)),
+                run.symbols,
+                _json(dict(run.params)),
+            ),
+        )
+        return bool(rows)
+
+    def record_batch(self, batch: BatchRecord) -> None:
+        self._exec(
+            "INSERT INTO batches VALUES (?,?,?,?) ON CONFLICT(run_id, batch_id) DO UPDATE SET "
+            "finished_at=excluded.finished_at, outcomes=excluded.outcomes",
+            (
+                batch.run_id,
+                batch.batch_id,
+                batch.finished_at.isoformat(),
+                _json([asdict(o) for o in batch.outcomes]),
+            ),
+        )
+
+    def _status(self, row: tuple) -> RunStatus:
+        run_id, kind, created_at, batch_ids, symbols, params = row
+        run = RunRecord(
+            run_id,
+            kind,
+            datetime.fromisoformat(created_at),
+            tuple(json.loads(batch_ids)),
+            symbols,
+            json.loads(params),
+        )
+        batches = tuple(
+            BatchRecord(
+                run_id,
+                b,
+                datetime.fromisoformat(f),
+                tuple(SymbolOutcome(**o) for o in json.loads(outs)),
+            )
+            for b, f, outs in self._exec(
+                "SELECT batch_id, finished_at, outcomes FROM batches WHERE run_id=? ORDER BY batch_id",
+                (run_id,),
+            )
+        )
+        return RunStatus(run, batches)
+
+    def get_run(self, run_id: str) -> RunStatus | None:
+        rows = self._exec("SELECT * FROM runs WHERE run_id=?", (run_id,))
+        return self._status(rows[0]) if rows else None
+
+    def latest_run(self) -> RunStatus | None:
+        rows = self._exec("SELECT * FROM runs ORDER BY created_at DESC, run_id DESC LIMIT 1")
+        return self._status(rows[0]) if rows else None
+
+    # -- quarantine and restatements
+    def add_quarantine(self, records: Sequence[QuarantineRecord]) -> None:
+        self._many(
+            "INSERT OR REPLACE INTO quarantine VALUES (?,?,?,?,?)",
+            [
+                (r.symbol, r.date.isoformat(), r.reason, r.run_id, _json(dict(r.row)))
+                for r in records
+            ],
+        )
+
+    def quarantine(self, symbol: str) -> list[QuarantineRecord]:
+        rows = self._exec(
+            "SELECT symbol, date, reason, row, run_id FROM quarantine WHERE symbol=? ORDER BY date, reason",
+            (symbol,),
+        )
+        return [
+            QuarantineRecord(s, date.fromisoformat(d), r, json.loads(row), run)
+            for s, d, r, row, run in rows
+        ]
+
+    def record_restatement(self, record: RestatementRecord) -> None:
+        self._exec(
+            "INSERT OR REPLACE INTO restatements VALUES (?,?,?,?,?)",
+            (
+                record.symbol,
+                record.run_id,
+                record.detected_at.isoformat(),
+                _json(list(record.kinds)),
+                _json(dict(record.evidence)),
+            ),
+        )
+
+    def restatements(self, symbol: str) -> list[RestatementRecord]:
+        rows = self._exec(
+            "SELECT symbol, detected_at, kinds, evidence, run_id FROM restatements WHERE symbol=? "
+            "ORDER BY detected_at",
+            (symbol,),
+        )
+        return [
+            RestatementRecord(
+                s, datetime.fromisoformat(at), tuple(json.loads(k)), json.loads(e), run
+            )
+            for s, at, k, e, run in rows
+        ]
+
+    # -- profiles
+    def put_profile(self, symbol: str, profile: Mapping[str, Any]) -> None:
+        self._exec("INSERT OR REPLACE INTO profiles VALUES (?,?)", (symbol, _json(dict(profile))))
+
+    def get_profile(self, symbol: str) -> Mapping[str, Any] | None:
+        rows = self._exec("SELECT body FROM profiles WHERE symbol=?", (symbol,))
+        return json.loads(rows[0][0]) if rows else None
+
+    def list_profiles(self) -> list[Mapping[str, Any]]:
+        return [json.loads(b) for (b,) in self._exec("SELECT body FROM profiles ORDER BY symbol")]

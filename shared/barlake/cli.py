@@ -1,0 +1,269 @@
+"""`barlake` — the command line: run an ingest, replay the demo, inspect the lake.
+
+Exit codes (documented in the README):
+  0  success
+  1  the run finished but some symbols failed (see the table)
+  2  bad input (a symbol, a date, a file, a setting) — one line on stderr says which
+  3  the provider cannot be reached at all (no network): try `barlake demo`
+  4  nothing stored under that name (show/status)
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterable
+from datetime import date
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from barlake.config import ConfigError, Settings, build_embedded
+from barlake.core.schema import InvalidSymbolError, normalize_symbol
+from barlake.messages import IngestRequest
+from barlake.ports import RunStatus, SymbolOutcome
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_NOT_FOUND = 0, 1, 2, 3, 4
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Barlake: a daily market-data lake. Embedded mode needs no cloud at all.",
+)
+out = Console()
+err = Console(stderr=True)
+
+LakeOption = Annotated[
+    str | None, typer.Option("--lake", help="Lake folder (default: $BARLAKE_LAKE_DIR or ./lake).")
+]
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    err.print(f"barlake: error: {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def parse_date(value: str | None, name: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        fail(f"{name} must be a date like 2024-01-31, got {value!r}")
+
+
+def parse_symbols(values: Iterable[str]) -> list[str]:
+    try:
+        return list(dict.fromkeys(normalize_symbol(v) for v in values))
+    except InvalidSymbolError as exc:
+        fail(str(exc))
+
+
+def read_universe(path: str) -> list[str]:
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as exc:
+        fail(f"cannot read universe file {path}: {exc.strerror}")
+    return [s for line in lines if (s := line.split("#", 1)[0].strip())]
+
+
+def settings(lake: str | None, **overrides: str | None) -> Settings:
+    try:
+        return Settings.from_env(lake_dir=lake, **overrides)  # type: ignore[arg-type]
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+def outcome_detail(o: SymbolOutcome) -> str:
+    if o.status == "failed":
+        return f"{o.error_kind}: {o.error}"
+    parts = []
+    if o.restatement:
+        parts.append("restated: " + "+".join(o.restatement["kinds"]))
+        if "split" in o.restatement.get("evidence", {}):
+            parts.append(f"split {o.restatement['evidence']['split']}")
+    if o.provisional_skipped:
+        parts.append(f"{o.provisional_skipped} in-progress bar set aside")
+    return "; ".join(parts)
+
+
+def render_run(status: RunStatus) -> None:
+    table = Table(title=f"run {status.run.run_id}", title_justify="left")
+    for col in ("symbol", "status", "rows", "new", "quarantined", "detail"):
+        table.add_column(col, justify="right" if col in ("rows", "new", "quarantined") else "left")
+    colors = {"ok": "green", "unchanged": "dim", "restated": "yellow", "failed": "red"}
+    outcomes = sorted(status.outcomes(), key=lambda o: o.symbol)
+    for o in outcomes:
+        table.add_row(
+            o.symbol,
+            f"[{colors.get(o.status, 'white')}]{o.status}[/]",
+            str(o.rows_written or ""),
+            str(o.rows_new or ""),
+            str(o.rows_quarantined or ""),
+            outcome_detail(o),
+        )
+    out.print(table)
+    count = {s: sum(o.status == s for o in outcomes) for s in ("ok", "unchanged", "restated", "failed")}
+    quarantined = sum(o.rows_quarantined for o in outcomes)
+    out.print(
+        f"ok {count['ok']} · unchanged {count['unchanged']} · restated {count['restated']} · "
+        f"rows quarantined {quarantined} · failed {count['failed']}"
+        + ("" if status.complete else " · [red]run incomplete[/]")
+    )
+
+
+def execute(app_: object, request: IngestRequest, total: int) -> RunStatus:
+    """Publish the request on the embedded bus and deliver it, with a progress bar."""
+    from barlake.demo import run_request
+
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err, transient=True
+    )
+    with progress:
+        task = progress.add_task("ingesting", total=total)
+        app_.observe(lambda o: progress.update(task, advance=1, description=o.symbol))  # type: ignore[attr-defined]
+        return run_request(app_, request)  # type: ignore[arg-type]
+
+
+@app.command()
+def run(
+    symbols: Annotated[list[str] | None, typer.Argument(help="Symbols, e.g. AAPL BRK-B ^GSPC 7203.T")] = None,
+    universe: Annotated[str | None, typer.Option(help="File with one symbol per line (# comments).")] = None,
+    start: Annotated[str | None, typer.Option(help="First date for new symbols (YYYY-MM-DD).")] = None,
+    end: Annotated[str | None, typer.Option(help="Last date (YYYY-MM-DD); default: today.")] = None,
+    source: Annotated[str | None, typer.Option(help="yahoo (default) or replay:DIR")] = None,
+    full: Annotated[bool, typer.Option(help="Refetch full history instead of the incremental tail.")] = False,
+    lake: LakeOption = None,
+) -> None:
+    """Ingest symbols into the lake now (fetch → validate → merge → write → weekly + profile)."""
+    wanted = parse_symbols([*(symbols or []), *(read_universe(universe) if universe else [])])
+    if not wanted:
+        fail("give symbols (barlake run AAPL MSFT) or --universe FILE")
+    first, last = parse_date(start, "--start"), parse_date(end, "--end")
+    if first and last and first > last:
+        fail(f"--start {first} is after --end {last}")
+    s = settings(lake, provider=source)
+    try:
+        app_ = build_embedded(s)
+    except (FileNotFoundError, ImportError) as exc:
+        fail(str(exc))
+    run_id = f"manual-{uuid.uuid4().hex[:12]}"
+    request = IngestRequest(kind="manual", run_id=run_id, symbols=tuple(wanted), start=first, end=last, full=full)
+    status = execute(app_, request, len(wanted))
+    outcomes = status.outcomes()
+    if outcomes and all(o.error_kind == "unreachable" for o in outcomes):
+        fail(
+            f"cannot reach {app_.provider.name} ({outcomes[0].error}); "
+            "no network? try the offline demo: barlake demo",
+            EXIT_UNREACHABLE,
+        )
+    render_run(status)
+    out.print(f"lake: {Path(s.lake_dir).resolve()}  ·  show one: barlake show {wanted[0]} --lake {s.lake_dir}")
+    raise typer.Exit(EXIT_FAILED if any(o.status == "failed" for o in outcomes) else EXIT_OK)
+
+
+@app.command()
+def demo(lake: LakeOption = None) -> None:
+    """Run the whole pipeline offline on bundled real Yahoo recordings, ending with restatements healed."""
+    from barlake.demo import DEMO_SYMBOLS, run_demo
+
+    folder = Path(lake) if lake else Path(tempfile.mkdtemp(prefix="barlake-demo-"))
+    out.print(f"[bold]Barlake demo[/] — replaying recorded Yahoo answers into {folder}\n")
+    app_, stages, checks = run_demo(folder)
+    for i, stage in enumerate(stages, 1):
+        out.print(f"[bold]Day {i}[/]: provider as recorded in {stage.recording}")
+        render_run(stage.run)
+        out.print()
+    table = Table(title="weekly bars (derived automatically) — MSFT, last 4 weeks", title_justify="left")
+    weekly = app_.read.bars("MSFT", "1wk", limit=4).table.to_pylist()
+    for col in ("week", "open", "high", "low", "close", "volume", "sessions", "provisional"):
+        table.add_column(col)
+    for w in weekly:
+        table.add_row(str(w["date"]), f"{w['open']:.2f}", f"{w['high']:.2f}", f"{w['low']:.2f}",
+                      f"{w['close']:.2f}", f"{w['volume']:,}", str(w["sessions"]), str(w["provisional"]))
+    out.print(table)
+    for symbol in DEMO_SYMBOLS:
+        for r in app_.state.restatements(symbol):
+            out.print(f"healed {symbol}: {'+'.join(r.kinds)} {json.dumps(dict(r.evidence), default=str)[:160]}")
+    ok = all(c.matches_latest for c in checks)
+    for c in checks:
+        mark = "[green]✓[/]" if c.matches_latest else "[red]✗[/]"
+        out.print(f"{mark} {c.symbol}: {c.rows} stored bars equal the latest recording")
+    out.print(f"\nlake left in {folder}; try: barlake show MSFT --interval 1wk --lake {folder}")
+    raise typer.Exit(EXIT_OK if ok else EXIT_FAILED)
+
+
+@app.command()
+def status(
+    run_id: Annotated[str | None, typer.Option("--run", help="Run id (default: the latest).")] = None,
+    lake: LakeOption = None,
+) -> None:
+    """Show a run's completeness and per-symbol outcomes."""
+    from barlake.services.read import NotFoundError
+
+    app_ = build_embedded(settings(lake))
+    try:
+        st = app_.read.run(run_id)
+    except NotFoundError as exc:
+        fail(str(exc), EXIT_NOT_FOUND)
+    done = len(st.batches)
+    out.print(f"run {st.run.run_id} ({st.run.kind}) · {done}/{len(st.run.batch_ids)} batches · "
+              f"{'complete' if st.complete else 'in progress'}")
+    render_run(st)
+
+
+@app.command()
+def show(
+    symbol: Annotated[str, typer.Argument(help="Symbol, e.g. AAPL")],
+    interval: Annotated[str, typer.Option(help="1d, 1wk or 1mo")] = "1d",
+    start: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
+    end: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
+    adjust: Annotated[str, typer.Option(help="split (as stored), total, none")] = "split",
+    limit: Annotated[int, typer.Option(help="Most recent N bars.")] = 10,
+    profile: Annotated[bool, typer.Option("--profile", help="Show the data-quality profile.")] = False,
+    lake: LakeOption = None,
+) -> None:
+    """Show stored bars (or the profile) of one symbol."""
+    from barlake.services.read import NotFoundError
+
+    sym = parse_symbols([symbol])[0]
+    first, last = parse_date(start, "--start"), parse_date(end, "--end")
+    if limit < 1:
+        fail("--limit must be at least 1")
+    app_ = build_embedded(settings(lake))
+    try:
+        if profile:
+            out.print_json(json.dumps(app_.read.profile(sym), default=str))
+            return
+        result = app_.read.bars(sym, interval, first, last, adjust, limit)
+    except NotFoundError as exc:
+        fail(str(exc), EXIT_NOT_FOUND)
+    except ValueError as exc:
+        fail(str(exc))
+    table = Table(title=f"{sym} {interval} ({adjust}-adjusted) · generation {result.generation}",
+                  title_justify="left")
+    names = [n for n in result.table.column_names if n != "symbol"]
+    for n in names:
+        table.add_column(n, justify="left" if n == "date" else "right")
+    for row in result.table.to_pylist():
+        table.add_row(*[f"{v:,.4f}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int)
+                        and not isinstance(v, bool) else str(v) for v in (row[n] for n in names)])
+    out.print(table)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,176 @@
+"""Settings from the environment, and the one place that wires adapters into services.
+
+Every variable is named here once; the same names are used by Terraform, the local stack and
+the docs (README "Configuration"). Google backends (gcs, pubsub, firestore, upstash, redis) plug
+in here when their adapters land; asking for one before then is a clear error, not a fallback.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from barlake.messages import DEAD_LETTER, INGEST_BATCHES, INGEST_REQUESTS, RAW_OBJECT_FINALIZED
+from barlake.ports import Cache, EventBus, ObjectStore, Provider, StateStore, SymbolOutcome
+
+
+class ConfigError(ValueError):
+    """A setting that cannot work; the message names the variable."""
+
+
+def _env(name: str, default: str, help_: str) -> Any:
+    return field(default=default, metadata={"env": name, "help": help_})
+
+
+@dataclass(frozen=True)
+class Settings:
+    lake_dir: str = _env("BARLAKE_LAKE_DIR", "lake", "Root folder of the embedded lake (buckets + state).")
+    raw_bucket: str = _env("BARLAKE_RAW_BUCKET", "barlake-raw", "Bucket of daily bars (finalize triggers).")
+    derived_bucket: str = _env("BARLAKE_DERIVED_BUCKET", "barlake-derived", "Bucket of weekly/monthly bars, profiles.")
+    storage: str = _env("BARLAKE_STORAGE", "local", "Object store backend: local.")
+    events: str = _env("BARLAKE_EVENTS", "inprocess", "Event bus backend: inprocess.")
+    state: str = _env("BARLAKE_STATE", "sqlite", "State store backend: sqlite.")
+    sqlite_path: str = _env("BARLAKE_SQLITE_PATH", "", "SQLite file (default <lake>/state.sqlite).")
+    cache: str = _env("BARLAKE_CACHE", "memory", "Cache backend: memory | none.")
+    provider: str = _env("BARLAKE_PROVIDER", "yahoo", "Bar source: yahoo | replay:DIR.")
+    batch_size: str = _env("BARLAKE_BATCH_SIZE", "50", "Symbols per ingest batch (one message each).")
+    overlap_sessions: str = _env("BARLAKE_OVERLAP_SESSIONS", "5", "Stored sessions re-fetched to detect restatements.")
+    default_start: str = _env("BARLAKE_DEFAULT_START", "", "First date for new symbols (empty = full history).")
+    ingest_requests_topic: str = _env("BARLAKE_INGEST_REQUESTS_TOPIC", INGEST_REQUESTS, "Topic of run requests.")
+    ingest_batches_topic: str = _env("BARLAKE_INGEST_BATCHES_TOPIC", INGEST_BATCHES, "Topic of ingest batches.")
+    dead_letter_topic: str = _env("BARLAKE_DEAD_LETTER_TOPIC", DEAD_LETTER, "Topic of undeliverable messages.")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: str) -> Settings:
+        env = os.environ if environ is None else environ
+        values = {f.name: env.get(f.metadata["env"], f.default) for f in fields(cls)}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)
+        settings.check()
+        return settings
+
+    @classmethod
+    def variables(cls) -> dict[str, str]:
+        """Environment variable → help text: the table in the README, and Terraform's contract."""
+        return {f.metadata["env"]: f.metadata["help"] for f in fields(cls)}
+
+    def check(self) -> None:
+        for name in ("batch_size", "overlap_sessions"):
+            value = getattr(self, name)
+            if not value.isdigit() or int(value) < 1:
+                raise ConfigError(f"{_var(name)} must be a positive integer, got {value!r}")
+        if self.default_start:
+            try:
+                date.fromisoformat(self.default_start)
+            except ValueError as exc:
+                raise ConfigError(f"BARLAKE_DEFAULT_START is not a date: {self.default_start!r}") from exc
+        for name, allowed in (("storage", {"local"}), ("events", {"inprocess"}), ("state", {"sqlite"}),
+                              ("cache", {"memory", "none"})):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(
+                    f"{_var(name)}={getattr(self, name)!r} is not available in this build "
+                    f"(choose from {', '.join(sorted(allowed))})"
+                )
+        if self.provider != "yahoo" and not self.provider.startswith("replay:"):
+            raise ConfigError(f"BARLAKE_PROVIDER must be yahoo or replay:DIR, got {self.provider!r}")
+
+    @property
+    def state_path(self) -> Path:
+        return Path(self.sqlite_path) if self.sqlite_path else Path(self.lake_dir) / "state.sqlite"
+
+
+def _var(name: str) -> str:
+    return next(f.metadata["env"] for f in fields(Settings) if f.name == name)
+
+
+def make_provider(spec: str) -> Provider:
+    if spec.startswith("replay:"):
+        from barlake.adapters.replay_provider import ReplayProvider
+
+        return ReplayProvider(spec.removeprefix("replay:"))
+    from barlake.adapters.yfinance_provider import YFinanceProvider  # heavy import: only here
+
+    return YFinanceProvider()
+
+
+@dataclass
+class App:
+    """Adapters and services, wired. Built once per process (per function instance)."""
+
+    settings: Settings
+    raw: ObjectStore
+    derived: ObjectStore
+    state: StateStore
+    bus: EventBus
+    cache: Cache
+    provider: Provider
+    clock: Callable[[], datetime]
+
+    def __post_init__(self) -> None:
+        from barlake.services.derived import ProfileService, WeeklyService
+        from barlake.services.dispatch import DispatchService
+        from barlake.services.ingest import IngestService
+        from barlake.services.read import ReadService
+
+        s = self.settings
+        self.dispatch = DispatchService(
+            self.state, self.bus, self.clock, int(s.batch_size), s.ingest_batches_topic
+        )
+        self.ingest = IngestService(
+            self.raw, self.state, self.provider, self.clock, int(s.overlap_sessions),
+            date.fromisoformat(s.default_start) if s.default_start else None,
+        )
+        self.weekly = WeeklyService(self.raw, self.derived)
+        self.profile = ProfileService(self.raw, self.derived, self.state, self.clock)
+        self.read = ReadService(self.raw, self.derived, self.state)
+
+    def observe(self, callback: Callable[[SymbolOutcome], None] | None) -> None:
+        self.ingest.on_outcome = callback
+
+
+def build_embedded(
+    settings: Settings,
+    *,
+    provider: Provider | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> App:
+    """The no-cloud default: local folders, in-process events, SQLite, memory cache.
+
+    The raw store announces every write on the bus as GCS would (object finalized), and the
+    bus's subscriptions mirror the cloud's: requests → dispatch, batches → ingest, finalized →
+    weekly and profile.
+    """
+    from barlake import handlers
+    from barlake.adapters.inprocess_bus import InProcessBus
+    from barlake.adapters.local_store import LocalObjectStore
+    from barlake.adapters.memory_cache import MemoryCache
+    from barlake.adapters.null_cache import NullCache
+    from barlake.adapters.sqlite_state import SqliteStateStore
+    from barlake.messages import ObjectFinalized
+    from barlake.services.ingest import utc_now
+
+    bus = InProcessBus(dead_letter_topic=settings.dead_letter_topic)
+
+    def finalized(info: Any, bucket: str) -> None:
+        event = ObjectFinalized(bucket, info.name, info.generation, dict(info.metadata))
+        bus.publish(RAW_OBJECT_FINALIZED, event.to_json(), {"eventType": "OBJECT_FINALIZE"})
+
+    app = App(
+        settings=settings,
+        raw=LocalObjectStore(settings.lake_dir, settings.raw_bucket, on_finalize=finalized),
+        derived=LocalObjectStore(settings.lake_dir, settings.derived_bucket),
+        state=SqliteStateStore(settings.state_path),
+        bus=bus,
+        cache=MemoryCache() if settings.cache == "memory" else NullCache(),
+        provider=provider or make_provider(settings.provider),
+        clock=clock or utc_now,
+    )
+    bus.subscribe(settings.ingest_requests_topic, lambda d, a: handlers.dispatch(app, d), "dispatch")
+    bus.subscribe(settings.ingest_batches_topic, lambda d, a: handlers.ingest(app, d), "ingest")
+    bus.subscribe(RAW_OBJECT_FINALIZED, lambda d, a: handlers.weekly(app, d), "weekly")
+    bus.subscribe(RAW_OBJECT_FINALIZED, lambda d, a: handlers.profile(app, d), "profile")
+    return app

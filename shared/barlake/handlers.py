@@ -1,0 +1,61 @@
+"""Message handlers: decode one message, call one service, report the outcome.
+
+The in-process bus calls these directly; the Cloud Functions entry points call them after
+unwrapping the CloudEvent. Permanent problems (a malformed message) are logged and
+acknowledged — redelivering them would never help. Anything transient raises, so the bus (or
+Pub/Sub) delivers the message again; every service is idempotent, so that is always safe.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from barlake.messages import BadMessage, IngestBatch, IngestRequest, ObjectFinalized
+from barlake.services.dispatch import EmptyUniverseError
+
+if TYPE_CHECKING:
+    from barlake.config import App
+
+log = logging.getLogger("barlake.handlers")
+
+
+def dispatch(app: App, data: Mapping[str, Any]) -> str | None:
+    try:
+        run = app.dispatch.handle(IngestRequest.from_json(data))
+    except (BadMessage, EmptyUniverseError) as exc:
+        log.error("dispatch: dropping request: %s", exc)
+        return None
+    return run.run_id
+
+
+def ingest(app: App, data: Mapping[str, Any]) -> str | None:
+    try:
+        batch = IngestBatch.from_json(data)
+    except BadMessage as exc:
+        log.error("ingest: dropping batch: %s", exc)
+        return None
+    record = app.ingest.handle(batch)
+    failed = [o for o in record.outcomes if o.status == "failed"]
+    if failed:
+        log.warning("ingest %s: %d of %d symbols failed", batch.batch_id, len(failed), len(record.outcomes))
+    return batch.batch_id
+
+
+def _object_event(data: Mapping[str, Any]) -> ObjectFinalized | None:
+    try:
+        return ObjectFinalized.from_json(data)
+    except BadMessage as exc:
+        log.error("dropping object event: %s", exc)
+        return None
+
+
+def weekly(app: App, data: Mapping[str, Any]) -> str | None:
+    event = _object_event(data)
+    return app.weekly.handle(event) if event else None
+
+
+def profile(app: App, data: Mapping[str, Any]) -> str | None:
+    event = _object_event(data)
+    return app.profile.handle(event) if event else None

@@ -1,0 +1,160 @@
+"""Versioned JSON messages: the only shapes that cross a topic.
+
+Every message carries `version`; a handler refuses a version it does not know with
+`BadMessage` (a permanent error: acknowledged and recorded, never retried). Delivery may repeat
+or reorder, so every field needed to act idempotently (run_id, batch_id) travels in the message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from typing import Any
+
+from barlake.core.schema import InvalidSymbolError, normalize_symbol
+
+VERSION = 1
+
+# Topic names: the same strings in Terraform, the local stack and the embedded bus.
+INGEST_REQUESTS = "ingest-requests"
+INGEST_BATCHES = "ingest-batches"
+RAW_OBJECT_FINALIZED = "raw-object-finalized"
+DEAD_LETTER = "dead-letter"
+
+REQUEST_KINDS = ("scheduled", "backfill", "manual")
+
+
+class BadMessage(ValueError):
+    """A message that can never be processed (unknown version, bad field): do not retry."""
+
+
+def _version(data: Mapping[str, Any]) -> None:
+    v = data.get("version")
+    if v != VERSION:
+        raise BadMessage(f"unsupported message version {v!r} (this code speaks {VERSION})")
+
+
+def _date(value: Any, name: str) -> date | None:
+    if value in (None, ""):
+        return None
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError as exc:
+        raise BadMessage(f"{name}: not an ISO date: {value!r}") from exc
+
+
+def _symbols(values: Any) -> tuple[str, ...]:
+    if values is None:
+        return ()
+    if not isinstance(values, list | tuple):
+        raise BadMessage("symbols must be a list")
+    try:
+        return tuple(dict.fromkeys(normalize_symbol(str(s)) for s in values))
+    except InvalidSymbolError as exc:
+        raise BadMessage(str(exc)) from exc
+
+
+@dataclass(frozen=True)
+class IngestRequest:
+    """Starts a run: the scheduler's daily tick, a backfill, or a manual run.
+
+    With no symbols, the run covers the registry's `universe`. A scheduled tick carries no
+    run_id: dispatch names the run after the trading day, so a repeated tick is the same run.
+    """
+
+    kind: str = "scheduled"
+    run_id: str | None = None
+    symbols: tuple[str, ...] = ()
+    universe: str | None = None
+    start: date | None = None
+    end: date | None = None
+    full: bool = False
+    version: int = VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["symbols"] = list(self.symbols)
+        d["start"] = self.start.isoformat() if self.start else None
+        d["end"] = self.end.isoformat() if self.end else None
+        return d
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> IngestRequest:
+        _version(data)
+        kind = data.get("kind", "scheduled")
+        if kind not in REQUEST_KINDS:
+            raise BadMessage(f"unknown request kind {kind!r}")
+        start, end = _date(data.get("start"), "start"), _date(data.get("end"), "end")
+        if start and end and start > end:
+            raise BadMessage(f"start {start} is after end {end}")
+        return cls(
+            kind=kind,
+            run_id=data.get("run_id"),
+            symbols=_symbols(data.get("symbols")),
+            universe=data.get("universe"),
+            start=start,
+            end=end,
+            full=bool(data.get("full", False)),
+        )
+
+
+@dataclass(frozen=True)
+class IngestBatch:
+    run_id: str
+    batch_id: str
+    symbols: tuple[str, ...]
+    start: date | None = None
+    end: date | None = None
+    full: bool = False
+    version: int = VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["symbols"] = list(self.symbols)
+        d["start"] = self.start.isoformat() if self.start else None
+        d["end"] = self.end.isoformat() if self.end else None
+        return d
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> IngestBatch:
+        _version(data)
+        try:
+            run_id, batch_id = str(data["run_id"]), str(data["batch_id"])
+        except KeyError as exc:
+            raise BadMessage(f"missing field {exc}") from exc
+        return cls(
+            run_id=run_id,
+            batch_id=batch_id,
+            symbols=_symbols(data.get("symbols")),
+            start=_date(data.get("start"), "start"),
+            end=_date(data.get("end"), "end"),
+            full=bool(data.get("full", False)),
+        )
+
+
+@dataclass(frozen=True)
+class ObjectFinalized:
+    """A raw object was written: GCS's object resource, reduced to what handlers need."""
+
+    bucket: str
+    name: str
+    generation: int
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    version: int = VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "metadata": dict(self.metadata), "generation": str(self.generation)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ObjectFinalized:
+        """Accepts our own message and GCS's object resource (generation is a string there)."""
+        try:
+            return cls(
+                bucket=str(data["bucket"]),
+                name=str(data["name"]),
+                generation=int(data["generation"]),
+                metadata=dict(data.get("metadata") or {}),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BadMessage(f"not an object event: {exc}") from exc

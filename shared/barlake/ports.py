@@ -1,0 +1,275 @@
+"""Ports: the small interfaces services are written against.
+
+Each port has one embedded adapter (local folder, in-process bus, SQLite, memory cache) and,
+later, a Google one (GCS, Pub/Sub, Firestore, Upstash). Services import this module, never an
+adapter; `barlake.config` is the one place that wires adapters from the environment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+import pyarrow as pa
+
+# --------------------------------------------------------------------------- object store
+
+
+class PreconditionFailed(Exception):
+    """A conditional write lost: the object's generation was not the one expected.
+
+    The same error for every store (HTTP 412 on GCS), so services handle conflicts once.
+    """
+
+    def __init__(self, name: str, expected: int | None, actual: int | None) -> None:
+        super().__init__(f"{name}: expected generation {expected}, found {actual}")
+        self.name = name
+        self.expected = expected
+        self.actual = actual
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    name: str
+    generation: int
+    size: int
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    info: ObjectInfo
+    data: bytes
+
+
+@runtime_checkable
+class ObjectStore(Protocol):
+    """One bucket. Generations grow with every write of a name (GCS semantics)."""
+
+    bucket: str
+
+    def read(self, name: str) -> StoredObject | None:
+        """The object's bytes and the generation they belong to, or None if absent."""
+        ...
+
+    def stat(self, name: str) -> ObjectInfo | None: ...
+
+    def write(
+        self,
+        name: str,
+        data: bytes,
+        *,
+        if_generation_match: int | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> ObjectInfo:
+        """Replace the object atomically. if_generation_match=0 means create-only; a
+        generation means compare-and-swap; None means unconditional. Raises
+        PreconditionFailed when the condition does not hold."""
+        ...
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]: ...
+
+    def delete(self, name: str) -> bool: ...
+
+
+# --------------------------------------------------------------------------- event bus
+
+Handler = Callable[[Mapping[str, Any], Mapping[str, str]], None]
+
+
+@runtime_checkable
+class EventBus(Protocol):
+    """Topic-based publish. Messages are versioned JSON objects (see barlake.messages)."""
+
+    def publish(
+        self, topic: str, message: Mapping[str, Any], attributes: Mapping[str, str] | None = None
+    ) -> str:
+        """Publish and return the message id only once the message is accepted."""
+        ...
+
+
+# --------------------------------------------------------------------------- state store
+
+
+@dataclass(frozen=True)
+class SymbolRecord:
+    symbol: str
+    universes: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    kind: str  # "scheduled" | "backfill" | "manual"
+    created_at: datetime
+    batch_ids: tuple[str, ...]
+    symbols: int
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SymbolOutcome:
+    """What one ingest did to one symbol."""
+
+    symbol: str
+    status: str  # ok | unchanged | restated | failed
+    rows_written: int = 0
+    rows_new: int = 0
+    rows_quarantined: int = 0
+    provisional_skipped: int = 0
+    generation: int | None = None
+    error_kind: str | None = None
+    error: str | None = None
+    restatement: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    run_id: str
+    batch_id: str
+    finished_at: datetime
+    outcomes: tuple[SymbolOutcome, ...]
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    run: RunRecord
+    batches: tuple[BatchRecord, ...]
+
+    @property
+    def complete(self) -> bool:
+        done = {b.batch_id for b in self.batches}
+        return all(b in done for b in self.run.batch_ids)
+
+    def outcomes(self) -> list[SymbolOutcome]:
+        return [o for b in self.batches for o in b.outcomes]
+
+
+@dataclass(frozen=True)
+class QuarantineRecord:
+    symbol: str
+    date: date
+    reason: str
+    row: Mapping[str, Any]
+    run_id: str
+
+
+@dataclass(frozen=True)
+class RestatementRecord:
+    symbol: str
+    detected_at: datetime
+    kinds: tuple[str, ...]
+    evidence: Mapping[str, Any]
+    run_id: str
+
+
+@runtime_checkable
+class StateStore(Protocol):
+    """Symbol registry, run ledger and per-symbol records. Per-batch and per-symbol rows
+    only: no shared counter that every writer would contend on."""
+
+    def upsert_symbols(self, records: Sequence[SymbolRecord]) -> None: ...
+
+    def list_symbols(
+        self, universe: str | None = None, active_only: bool = True
+    ) -> list[SymbolRecord]: ...
+
+    def create_run(self, run: RunRecord) -> bool:
+        """Create the run if absent; False (and no change) if it already exists."""
+        ...
+
+    def record_batch(self, batch: BatchRecord) -> None:
+        """Idempotent: recording the same batch again replaces it."""
+        ...
+
+    def get_run(self, run_id: str) -> RunStatus | None: ...
+
+    def latest_run(self) -> RunStatus | None: ...
+
+    def add_quarantine(self, records: Sequence[QuarantineRecord]) -> None:
+        """Idempotent on (symbol, date, reason, run_id)."""
+        ...
+
+    def quarantine(self, symbol: str) -> list[QuarantineRecord]: ...
+
+    def record_restatement(self, record: RestatementRecord) -> None: ...
+
+    def restatements(self, symbol: str) -> list[RestatementRecord]: ...
+
+    def put_profile(self, symbol: str, profile: Mapping[str, Any]) -> None: ...
+
+    def get_profile(self, symbol: str) -> Mapping[str, Any] | None: ...
+
+    def list_profiles(self) -> list[Mapping[str, Any]]: ...
+
+
+# --------------------------------------------------------------------------- cache
+
+
+@runtime_checkable
+class Cache(Protocol):
+    """A byte cache in front of storage. Never authoritative: a miss is always safe."""
+
+    def get(self, key: str) -> bytes | None: ...
+
+    def set(self, key: str, value: bytes, ttl_seconds: int) -> None: ...
+
+    def delete(self, key: str) -> None: ...
+
+
+# --------------------------------------------------------------------------- providers
+
+
+class ErrorKind(StrEnum):
+    """Why a provider could not give a symbol's bars; decides retry or record-and-move-on."""
+
+    NOT_FOUND = "not_found"  # unknown or delisted symbol: permanent
+    NO_DATA = "no_data"  # symbol exists, nothing in the range asked: permanent for that range
+    RATE_LIMITED = "rate_limited"  # back off, retry later
+    TRANSIENT = "transient"  # network, 5xx, timeouts: retry
+    UNREACHABLE = "unreachable"  # no route to the provider at all
+
+
+RETRYABLE = frozenset({ErrorKind.RATE_LIMITED, ErrorKind.TRANSIENT, ErrorKind.UNREACHABLE})
+
+
+@dataclass(frozen=True)
+class ProviderError:
+    kind: ErrorKind
+    message: str
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind in RETRYABLE
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """One symbol's answer. bars follow BAR_SCHEMA, actions ACTION_SCHEMA.
+
+    as_of is when the provider's data was current (Yahoo's regularMarketTime, or the fetch
+    time): a bar whose session had not closed by then is provisional and is not stored.
+    """
+
+    symbol: str
+    bars: pa.Table | None = None
+    actions: pa.Table | None = None
+    as_of: datetime | None = None
+    error: ProviderError | None = None
+
+
+@runtime_checkable
+class Provider(Protocol):
+    name: str
+
+    def fetch(
+        self, symbols: Sequence[str], start: date | None, end: date | None
+    ) -> dict[str, FetchResult]:
+        """Daily bars for [start, end] (inclusive; start None = full history, end None = up
+        to now). Every symbol asked gets a FetchResult, with bars or with an error."""
+        ...
