@@ -14,10 +14,10 @@ import json
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -37,7 +37,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Barlake: a daily market-data lake. Embedded mode needs no cloud at all.",
 )
-out = Console()
+# Piped output (CI logs, files) is not limited to a terminal's 80 columns.
+out = Console(width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True)
 
 LakeOption = Annotated[
@@ -81,14 +82,30 @@ def settings(lake: str | None, **overrides: str | None) -> Settings:
         fail(str(exc))
 
 
+def describe_restatement(kinds: Iterable[str], evidence: Mapping[str, Any]) -> str:
+    """One readable phrase per kind: 'split 20:1, adj close ×0.996420'."""
+    parts = []
+    for kind in kinds:
+        if kind == "split":
+            parts.append(f"split {evidence.get('split')}")
+        elif kind == "dividend":
+            parts.append(f"adj close ×{evidence.get('adj_close_factor', 0):.6f}")
+        elif kind == "volume_revision":
+            changes = evidence.get("volume_changes", [])
+            first = changes[0] if changes else {}
+            more = f" (+{len(changes) - 1} more)" if len(changes) > 1 else ""
+            parts.append(f"volume {first.get('date')}: {first.get('stored', 0):,} → {first.get('fetched', 0):,}{more}")
+        else:
+            parts.append(f"prices changed on {', '.join(evidence.get('price_changed_days', [])[:3])}")
+    return ", ".join(parts)
+
+
 def outcome_detail(o: SymbolOutcome) -> str:
     if o.status == "failed":
         return f"{o.error_kind}: {o.error}"
     parts = []
     if o.restatement:
-        parts.append("restated: " + "+".join(o.restatement["kinds"]))
-        if "split" in o.restatement.get("evidence", {}):
-            parts.append(f"split {o.restatement['evidence']['split']}")
+        parts.append(describe_restatement(o.restatement["kinds"], o.restatement.get("evidence", {})))
     if o.provisional_skipped:
         parts.append(f"{o.provisional_skipped} in-progress bar set aside")
     return "; ".join(parts)
@@ -150,10 +167,9 @@ def run(
     if first and last and first > last:
         fail(f"--start {first} is after --end {last}")
     s = settings(lake, provider=source)
-    try:
-        app_ = build_embedded(s)
-    except (FileNotFoundError, ImportError) as exc:
-        fail(str(exc))
+    if s.provider.startswith("replay:") and not Path(s.provider.removeprefix("replay:")).is_dir():
+        fail(f"replay folder not found: {s.provider.removeprefix('replay:')}")
+    app_ = build_embedded(s)
     run_id = f"manual-{uuid.uuid4().hex[:12]}"
     request = IngestRequest(kind="manual", run_id=run_id, symbols=tuple(wanted), start=first, end=last, full=full)
     status = execute(app_, request, len(wanted))
@@ -184,14 +200,14 @@ def demo(lake: LakeOption = None) -> None:
     table = Table(title="weekly bars (derived automatically) — MSFT, last 4 weeks", title_justify="left")
     weekly = app_.read.bars("MSFT", "1wk", limit=4).table.to_pylist()
     for col in ("week", "open", "high", "low", "close", "volume", "sessions", "provisional"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=True)
     for w in weekly:
         table.add_row(str(w["date"]), f"{w['open']:.2f}", f"{w['high']:.2f}", f"{w['low']:.2f}",
                       f"{w['close']:.2f}", f"{w['volume']:,}", str(w["sessions"]), str(w["provisional"]))
     out.print(table)
     for symbol in DEMO_SYMBOLS:
         for r in app_.state.restatements(symbol):
-            out.print(f"healed {symbol}: {'+'.join(r.kinds)} {json.dumps(dict(r.evidence), default=str)[:160]}")
+            out.print(f"healed {symbol} ({r.run_id}): {describe_restatement(r.kinds, r.evidence)}")
     ok = all(c.matches_latest for c in checks)
     for c in checks:
         mark = "[green]✓[/]" if c.matches_latest else "[red]✗[/]"

@@ -8,14 +8,22 @@ in here when their adapters land; asking for one before then is a clear error, n
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from barlake.messages import DEAD_LETTER, INGEST_BATCHES, INGEST_REQUESTS, RAW_OBJECT_FINALIZED
-from barlake.ports import Cache, EventBus, ObjectStore, Provider, StateStore, SymbolOutcome
+from barlake.ports import (
+    Cache,
+    EventBus,
+    FetchResult,
+    ObjectStore,
+    Provider,
+    StateStore,
+    SymbolOutcome,
+)
 
 
 class ConfigError(ValueError):
@@ -97,6 +105,21 @@ def make_provider(spec: str) -> Provider:
     return YFinanceProvider()
 
 
+class LazyProvider:
+    """Builds the configured provider on first fetch, so that read paths (show, status, the
+    API) never import yfinance and pandas."""
+
+    def __init__(self, spec: str) -> None:
+        self.spec = spec
+        self.name = "replay" if spec.startswith("replay:") else spec
+        self._provider: Provider | None = None
+
+    def fetch(self, symbols: Sequence[str], start: date | None, end: date | None) -> dict[str, FetchResult]:
+        if self._provider is None:
+            self._provider = make_provider(self.spec)
+        return self._provider.fetch(symbols, start, end)
+
+
 @dataclass
 class App:
     """Adapters and services, wired. Built once per process (per function instance)."""
@@ -166,7 +189,7 @@ def build_embedded(
         state=SqliteStateStore(settings.state_path),
         bus=bus,
         cache=MemoryCache() if settings.cache == "memory" else NullCache(),
-        provider=provider or make_provider(settings.provider),
+        provider=provider or LazyProvider(settings.provider),
         clock=clock or utc_now,
     )
     bus.subscribe(settings.ingest_requests_topic, lambda d, a: handlers.dispatch(app, d), "dispatch")

@@ -192,7 +192,8 @@ class StateStore(Protocol):
     def latest_run(self) -> RunStatus | None: ...
 
     def add_quarantine(self, records: Sequence[QuarantineRecord]) -> None:
-        """Idempotent on (symbol, date, reason, run_id)."""
+        """Idempotent on (symbol, date, reason, run_id, row): a redelivery adds nothing, while
+        two different rows for one date (a duplicated date) are both kept."""
         ...
 
     def quarantine(self, symbol: str) -> list[QuarantineRecord]: ...

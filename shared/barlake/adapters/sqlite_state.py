@@ -38,7 +38,7 @@ CREATE TABLE IF NOT EXISTS batches (
     PRIMARY KEY (run_id, batch_id));
 CREATE TABLE IF NOT EXISTS quarantine (
     symbol TEXT NOT NULL, date TEXT NOT NULL, reason TEXT NOT NULL, run_id TEXT NOT NULL,
-    row TEXT NOT NULL, PRIMARY KEY (symbol, date, reason, run_id));
+    row TEXT NOT NULL, PRIMARY KEY (symbol, date, reason, run_id, row));
 CREATE TABLE IF NOT EXISTS restatements (
     symbol TEXT NOT NULL, run_id TEXT NOT NULL, detected_at TEXT NOT NULL, kinds TEXT NOT NULL,
     evidence TEXT NOT NULL, PRIMARY KEY (symbol, run_id));
