@@ -13,10 +13,11 @@ from datetime import date, timedelta
 
 import pyarrow as pa
 import pytest
-from barlake.core.aggregate import aggregate
-from barlake.core.schema import BAR_SCHEMA, PERIOD_SCHEMA, bars_from_pylist
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from barlake.core.aggregate import aggregate
+from barlake.core.schema import BAR_SCHEMA, PERIOD_SCHEMA, bars_from_pylist
 
 D = date.fromisoformat
 

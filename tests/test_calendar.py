@@ -15,6 +15,9 @@ import exchange_calendars as xc
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from barlake.core.calendar import (
     ALWAYS,
     INDEX_EXCHANGES,
@@ -25,8 +28,6 @@ from barlake.core.calendar import (
     exchange_match,
     get_calendar,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 FIXTURES = Path(__file__).parent / "fixtures" / "yahoo"
 TCS_DAILY = FIXTURES / "daily_weekly_pairs" / "TCS.NS" / "TCS.NS_daily_data.csv"

@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES
 
 from barlake.config import ConfigError, Settings
+from conftest import FIXTURES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,21 +29,29 @@ def test_readme_configuration_table_lists_every_variable_with_its_default() -> N
 
 @pytest.mark.parametrize(
     ("env", "message"),
-    [({"BARLAKE_BATCH_SIZE": "0"}, "BARLAKE_BATCH_SIZE must be a positive integer"),
-     ({"BARLAKE_DEFAULT_START": "yesterday"}, "BARLAKE_DEFAULT_START is not a date"),
-     ({"BARLAKE_STORAGE": "gcs"}, "BARLAKE_STORAGE='gcs' is not available"),
-     ({"BARLAKE_PROVIDER": "bloomberg"}, "BARLAKE_PROVIDER must be yahoo or replay:DIR")],
+    [
+        ({"BARLAKE_BATCH_SIZE": "0"}, "BARLAKE_BATCH_SIZE must be a positive integer"),
+        ({"BARLAKE_DEFAULT_START": "yesterday"}, "BARLAKE_DEFAULT_START is not a date"),
+        ({"BARLAKE_STORAGE": "gcs"}, "BARLAKE_STORAGE='gcs' is not available"),
+        ({"BARLAKE_PROVIDER": "bloomberg"}, "BARLAKE_PROVIDER must be yahoo or replay:DIR"),
+    ],
 )
 def test_bad_settings_name_the_variable(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
         Settings.from_env(env)
 
 
-def barlake(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def barlake(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "COLUMNS": "200", **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "barlake.cli", *args], cwd=cwd, env=full_env,
-        capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "barlake.cli", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -55,17 +63,35 @@ def test_demo_heals_every_restatement(tmp_path: Path) -> None:
     assert "healed GOOG" in proc.stdout and "split 20:1" in proc.stdout
     assert "1 in-progress bar set aside" in proc.stdout
     assert (tmp_path / "lake" / "barlake-raw" / "daily" / "MSFT.parquet").exists()
-    shown = barlake("show", "MSFT", "--interval", "1wk", "--limit", "2", "--lake", str(tmp_path / "lake"), cwd=tmp_path)
+    shown = barlake(
+        "show",
+        "MSFT",
+        "--interval",
+        "1wk",
+        "--limit",
+        "2",
+        "--lake",
+        str(tmp_path / "lake"),
+        cwd=tmp_path,
+    )
     assert shown.returncode == 0 and "2025-08-25" in shown.stdout and "True" in shown.stdout
 
 
 def test_run_from_a_replay_folder_then_status_and_show(tmp_path: Path) -> None:
     replay = tmp_path / "replay"
     replay.mkdir()
-    shutil.copy(FIXTURES / "chart_api" / "chart-WSU.DE-2023-08-04-to-2023-08-09.json", replay / "WSU.DE.json")
-    shutil.copy(FIXTURES / "chart_api_errors" / "historical-via-chart-SIX-2020-01-01-to-2020-01-03.json", replay / "SIX.json")
+    shutil.copy(
+        FIXTURES / "chart_api" / "chart-WSU.DE-2023-08-04-to-2023-08-09.json",
+        replay / "WSU.DE.json",
+    )
+    shutil.copy(
+        FIXTURES / "chart_api_errors" / "historical-via-chart-SIX-2020-01-01-to-2020-01-03.json",
+        replay / "SIX.json",
+    )
     lake = str(tmp_path / "lake")
-    proc = barlake("run", "WSU.DE", "SIX", "--source", f"replay:{replay}", "--lake", lake, cwd=tmp_path)
+    proc = barlake(
+        "run", "WSU.DE", "SIX", "--source", f"replay:{replay}", "--lake", lake, cwd=tmp_path
+    )
     assert proc.returncode == 1, proc.stderr  # one symbol failed
     assert re.search(r"WSU\.DE\s*│ ok\s*│\s*3 │", proc.stdout)
     assert "not_found: No data found, symbol may be delisted" in proc.stdout
@@ -78,17 +104,25 @@ def test_run_from_a_replay_folder_then_status_and_show(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("args", "code", "message"),
-    [(["run", "AAPL;rm"], 2, "invalid symbol 'AAPL;rm'"),
-     (["run", "AAPL", "--start", "2024-13-01"], 2, "--start must be a date like 2024-01-31"),
-     (["run", "AAPL", "--start", "2024-02-01", "--end", "2024-01-01"], 2, "--start 2024-02-01 is after --end"),
-     (["run"], 2, "give symbols"),
-     (["run", "--universe", "/nonexistent/file"], 2, "cannot read universe file"),
-     (["run", "AAPL", "--source", "replay:/nonexistent"], 2, "replay folder not found"),
-     (["show", "NOPE"], 4, "no bars for NOPE"),
-     (["show", "AAPL", "--interval", "5m"], 2, "interval must be one of 1d, 1wk, 1mo"),
-     (["status"], 4, "no run yet")],
+    [
+        (["run", "AAPL;rm"], 2, "invalid symbol 'AAPL;rm'"),
+        (["run", "AAPL", "--start", "2024-13-01"], 2, "--start must be a date like 2024-01-31"),
+        (
+            ["run", "AAPL", "--start", "2024-02-01", "--end", "2024-01-01"],
+            2,
+            "--start 2024-02-01 is after --end",
+        ),
+        (["run"], 2, "give symbols"),
+        (["run", "--universe", "/nonexistent/file"], 2, "cannot read universe file"),
+        (["run", "AAPL", "--source", "replay:/nonexistent"], 2, "replay folder not found"),
+        (["show", "NOPE"], 4, "no bars for NOPE"),
+        (["show", "AAPL", "--interval", "5m"], 2, "interval must be one of 1d, 1wk, 1mo"),
+        (["status"], 4, "no run yet"),
+    ],
 )
-def test_bad_input_is_one_line_and_a_documented_exit_code(tmp_path: Path, args: list[str], code: int, message: str) -> None:
+def test_bad_input_is_one_line_and_a_documented_exit_code(
+    tmp_path: Path, args: list[str], code: int, message: str
+) -> None:
     proc = barlake(*args, "--lake", str(tmp_path / "lake"), cwd=tmp_path)
     assert proc.returncode == code
     lines = proc.stderr.strip().splitlines()

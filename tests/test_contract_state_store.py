@@ -31,7 +31,9 @@ def state(request: pytest.FixtureRequest, tmp_path: Path) -> StateStore:
 
 
 def test_symbol_registry_universes(state: StateStore) -> None:
-    state.upsert_symbols([SymbolRecord("AAPL", ("sp500",)), SymbolRecord("7203.T", ("nikkei",), ("jp",))])
+    state.upsert_symbols(
+        [SymbolRecord("AAPL", ("sp500",)), SymbolRecord("7203.T", ("nikkei",), ("jp",))]
+    )
     state.upsert_symbols([SymbolRecord("AAPL", ("sp500", "tech"))])
     assert [r.symbol for r in state.list_symbols()] == ["7203.T", "AAPL"]
     assert [r.symbol for r in state.list_symbols("tech")] == ["AAPL"]

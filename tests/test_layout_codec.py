@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
-import pyarrow.parquet as pq
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
-from conftest import FIXTURES
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -15,25 +14,36 @@ from barlake.adapters.yahoo_chart import load_chart
 from barlake.core import layout
 from barlake.core.codec import decode_daily, encode_daily
 from barlake.core.schema import InvalidSymbolError, normalize_symbol
+from conftest import FIXTURES
 
 
 @pytest.mark.parametrize(
     ("symbol", "key"),
-    [("BRK-B", "BRK-B"), ("^GSPC", "_5EGSPC"), ("EURUSD=X", "EURUSD_3DX"), ("BTC-USD", "BTC-USD"),
-     ("7203.T", "7203.T"), ("aapl", "AAPL")],
+    [
+        ("BRK-B", "BRK-B"),
+        ("^GSPC", "_5EGSPC"),
+        ("EURUSD=X", "EURUSD_3DX"),
+        ("BTC-USD", "BTC-USD"),
+        ("7203.T", "7203.T"),
+        ("aapl", "AAPL"),
+    ],
 )
 def test_symbol_keys(symbol: str, key: str) -> None:
     assert layout.symbol_key(symbol) == key
     assert layout.symbol_of_daily(f"daily/{key}.parquet") == normalize_symbol(symbol)
 
 
-@pytest.mark.parametrize("bad", ["", "../etc", "A/B", "A B", "A" * 30, "AAPL;rm", "..", "A..B", "%2e"])
+@pytest.mark.parametrize(
+    "bad", ["", "../etc", "A/B", "A B", "A" * 30, "AAPL;rm", "..", "A..B", "%2e"]
+)
 def test_bad_symbols_are_refused(bad: str) -> None:
     with pytest.raises(InvalidSymbolError):
         layout.symbol_key(bad)
 
 
-@given(st.from_regex(r"\^?[A-Z0-9][A-Z0-9.\-=]{0,20}", fullmatch=True).filter(lambda s: ".." not in s))
+@given(
+    st.from_regex(r"\^?[A-Z0-9][A-Z0-9.\-=]{0,20}", fullmatch=True).filter(lambda s: ".." not in s)
+)
 def test_keys_round_trip_and_stay_in_their_prefix(symbol: str) -> None:
     key = layout.symbol_key(symbol)
     assert "/" not in key and layout.key_symbol(key) == symbol
@@ -65,4 +75,6 @@ def test_codec_file_is_plain_parquet_without_pandas_metadata() -> None:
     assert b"pandas" not in keys and b"ARROW:schema" not in keys
     col = meta.row_group(0).column(meta.schema.names.index("close"))
     assert "BYTE_STREAM_SPLIT" in col.encodings
-    assert "DELTA_BINARY_PACKED" in meta.row_group(0).column(meta.schema.names.index("date")).encodings
+    assert (
+        "DELTA_BINARY_PACKED" in meta.row_group(0).column(meta.schema.names.index("date")).encodings
+    )

@@ -6,8 +6,7 @@ from datetime import date, timedelta
 
 import pyarrow as pa
 import pytest
-from conftest import FIXTURES, bars, flat_bars, weekdays
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from barlake.adapters.yahoo_chart import load_chart
@@ -19,6 +18,7 @@ from barlake.core.merge import (
     replace_history,
 )
 from barlake.core.schema import actions_from_pylist
+from conftest import FIXTURES, bars, flat_bars, weekdays
 
 EPOCH = date(2000, 1, 3)
 
@@ -62,7 +62,11 @@ def test_merge_never_loses_a_day_and_newer_wins(a: pa.Table, b: pa.Table) -> Non
 def test_merge_is_order_insensitive_on_disjoint_days(data: st.DataObject) -> None:
     a = data.draw(tables())
     all_days = data.draw(st.sets(st.integers(0, 60), max_size=30))
-    split = data.draw(st.sets(st.sampled_from(sorted(all_days)), max_size=len(all_days))) if all_days else set()
+    split = (
+        data.draw(st.sets(st.sampled_from(sorted(all_days)), max_size=len(all_days)))
+        if all_days
+        else set()
+    )
     b = data.draw(tables(st.just(split)))
     c = data.draw(tables(st.just(all_days - split)))
     assert bars_equal(merge_bars(merge_bars(a, b), c), merge_bars(merge_bars(a, c), b))
@@ -93,8 +97,12 @@ def test_merge_fast_path_appends_and_slow_path_interleaves() -> None:
 
 
 def test_merge_actions_union_newer_value_wins() -> None:
-    old = actions_from_pylist("T", [(date(2024, 1, 2), "dividend", 0.5), (date(2024, 2, 1), "split", 2.0)])
-    new = actions_from_pylist("T", [(date(2024, 1, 2), "dividend", 0.55), (date(2024, 3, 1), "dividend", 0.6)])
+    old = actions_from_pylist(
+        "T", [(date(2024, 1, 2), "dividend", 0.5), (date(2024, 2, 1), "split", 2.0)]
+    )
+    new = actions_from_pylist(
+        "T", [(date(2024, 1, 2), "dividend", 0.55), (date(2024, 3, 1), "dividend", 0.6)]
+    )
     merged = merge_actions(old, new)
     assert [(r["date"], r["kind"], r["value"]) for r in merged.to_pylist()] == [
         (date(2024, 1, 2), "dividend", 0.55),
@@ -155,7 +163,9 @@ def test_msft_dividend_and_volume_revision() -> None:
 
 
 def test_same_recording_twice_is_no_restatement() -> None:
-    aapl = rec("AAPL_adjclose_2020-08-31_to_2020-11-07/recorded-2025-02-20/chart-AAPL-2020-08-31-to-2020-11-07.json")
+    aapl = rec(
+        "AAPL_adjclose_2020-08-31_to_2020-11-07/recorded-2025-02-20/chart-AAPL-2020-08-31-to-2020-11-07.json"
+    )
     assert classify_overlap(aapl, aapl) is None
 
 

@@ -14,7 +14,6 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-from conftest import FIXTURES
 
 from barlake.adapters.replay_provider import ReplayProvider
 from barlake.adapters.yahoo_chart import load_chart
@@ -26,6 +25,7 @@ from barlake.demo import run_request
 from barlake.messages import RAW_OBJECT_FINALIZED, IngestBatch, IngestRequest, ObjectFinalized
 from barlake.ports import RunStatus
 from barlake.services.ingest import IngestService
+from conftest import FIXTURES
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 REST = FIXTURES / "restatements"
@@ -35,7 +35,9 @@ CHART = FIXTURES / "chart_api"
 def make_app(tmp_path: Path, replay: Path, **settings: str) -> tuple[App, ReplayProvider]:
     provider = ReplayProvider(replay)
     app = build_embedded(
-        Settings.from_env({}, lake_dir=str(tmp_path / "lake"), **settings), provider=provider, clock=lambda: NOW
+        Settings.from_env({}, lake_dir=str(tmp_path / "lake"), **settings),
+        provider=provider,
+        clock=lambda: NOW,
     )
     return app, provider
 
@@ -79,12 +81,19 @@ def test_20_for_1_split_is_healed(tmp_path: Path, ticker: str) -> None:
     folder = REST / f"{ticker}_split_20for1_2022"
     app, provider = make_app(
         tmp_path,
-        recordings(tmp_path, [{f"{ticker}.json": folder / "recorded-2021-11-21" / name},
-                              {f"{ticker}.json": folder / "recorded-2025-02-20" / name}]),
+        recordings(
+            tmp_path,
+            [
+                {f"{ticker}.json": folder / "recorded-2021-11-21" / name},
+                {f"{ticker}.json": folder / "recorded-2025-02-20" / name},
+            ],
+        ),
     )
     first = ingest(app, ticker)
     assert outcome(first, ticker).status == "ok"
-    assert stored(app, ticker).column("close").to_pylist() == pytest.approx([1367.37 if ticker == "GOOG" else 1898.01], rel=1e-6)
+    assert stored(app, ticker).column("close").to_pylist() == pytest.approx(
+        [1367.37 if ticker == "GOOG" else 1898.01], rel=1e-6
+    )
     provider.advance()
     second = ingest(app, ticker)
     o = outcome(second, ticker)
@@ -99,8 +108,13 @@ def test_aapl_adj_close_restatement_is_healed(tmp_path: Path) -> None:
     folder = REST / "AAPL_adjclose_2020-08-31_to_2020-11-07"
     app, provider = make_app(
         tmp_path,
-        recordings(tmp_path, [{"AAPL.json": folder / "recorded-2021-11-22" / name},
-                              {"AAPL.json": folder / "recorded-2025-02-20" / name}]),
+        recordings(
+            tmp_path,
+            [
+                {"AAPL.json": folder / "recorded-2021-11-22" / name},
+                {"AAPL.json": folder / "recorded-2025-02-20" / name},
+            ],
+        ),
     )
     ingest(app, "AAPL")
     assert stored(app, "AAPL").num_rows == 49
@@ -112,7 +126,9 @@ def test_aapl_adj_close_restatement_is_healed(tmp_path: Path) -> None:
     assert provider.calls[-1][1] == date(2020, 8, 31)
     actions = app.read.actions("AAPL").to_pylist()
     assert [(a["date"], a["kind"], a["value"]) for a in actions] == [
-        (date(2020, 8, 31), "split", 4.0), (date(2020, 11, 6), "dividend", 0.205)]
+        (date(2020, 8, 31), "split", 4.0),
+        (date(2020, 11, 6), "dividend", 0.205),
+    ]
 
 
 def test_msft_intraday_bar_then_dividend_and_volume_revision(tmp_path: Path) -> None:
@@ -120,9 +136,14 @@ def test_msft_intraday_bar_then_dividend_and_volume_revision(tmp_path: Path) -> 
     f = "history_chart_MSFT.json"
     app, provider = make_app(
         tmp_path,
-        recordings(tmp_path, [{"MSFT.json": folder / "recorded-2025-08-15T17-35Z_intraday" / f},
-                              {"MSFT.json": folder / "recorded-2025-08-15_after-close" / f},
-                              {"MSFT.json": folder / "recorded-2025-08-25_after-close" / f}]),
+        recordings(
+            tmp_path,
+            [
+                {"MSFT.json": folder / "recorded-2025-08-15T17-35Z_intraday" / f},
+                {"MSFT.json": folder / "recorded-2025-08-15_after-close" / f},
+                {"MSFT.json": folder / "recorded-2025-08-25_after-close" / f},
+            ],
+        ),
     )
     o = outcome(ingest(app, "MSFT"), "MSFT")
     # The in-progress bar of 2025-08-15 (17:35Z, before the 20:00Z close) is set aside.
@@ -136,16 +157,25 @@ def test_msft_intraday_bar_then_dividend_and_volume_revision(tmp_path: Path) -> 
     assert o.status == "restated" and o.rows_new == 1
     assert o.restatement["kinds"] == ["volume_revision"]
     assert o.restatement["evidence"]["volume_changes"] == [
-        {"date": "2025-08-14", "stored": 20_254_000, "fetched": 20_269_100}]
+        {"date": "2025-08-14", "stored": 20_254_000, "fetched": 20_269_100}
+    ]
     assert len(provider.calls) == 2  # no full refetch for a volume revision
     last = stored(app, "MSFT").to_pylist()[-1]
-    assert (last["date"], last["close"], last["volume"]) == (date(2025, 8, 15), pytest.approx(520.17), 25_191_800)
+    assert (last["date"], last["close"], last["volume"]) == (
+        date(2025, 8, 15),
+        pytest.approx(520.17),
+        25_191_800,
+    )
 
     provider.advance()
     o = outcome(ingest(app, "MSFT"), "MSFT")
     assert o.status == "restated" and o.restatement["kinds"] == ["dividend", "volume_revision"]
     assert bars_equal(stored(app, "MSFT"), recorded(folder / "recorded-2025-08-25_after-close" / f))
-    row = stored(app, "MSFT").filter(pc.equal(pc.field("date"), pa.scalar(date(2025, 8, 15)))).to_pylist()[0]
+    row = (
+        stored(app, "MSFT")
+        .filter(pc.equal(pc.field("date"), pa.scalar(date(2025, 8, 15))))
+        .to_pylist()[0]
+    )
     assert row["volume"] == 25_213_300
 
 
@@ -160,16 +190,28 @@ def test_nvda_4_for_1_split_is_healed(tmp_path: Path) -> None:
         {
             "symbol": before["symbol"],
             "date": before["date"],
-            **{c: pc.multiply(before[c], 4.0) for c in ("open", "high", "low", "close", "adj_close")},
+            **{
+                c: pc.multiply(before[c], 4.0)
+                for c in ("open", "high", "low", "close", "adj_close")
+            },
             "volume": pa.array([v // 4 for v in volumes], pa.int64()),
         }
     )
     root = tmp_path / "replay"
     (root / "1").mkdir(parents=True)
     (root / "2").mkdir()
-    (root / "1" / "NVDA.parquet").write_bytes(encode_daily(pre_split, load_chart(
-        CHART / "historical-via-chart-NVDA-split-2021-02-01-to-2022-01-31.csv.json").actions.slice(0, 0)))
-    shutil.copy(CHART / "historical-via-chart-NVDA-split-2021-02-01-to-2022-01-31.csv.json", root / "2" / "NVDA.json")
+    (root / "1" / "NVDA.parquet").write_bytes(
+        encode_daily(
+            pre_split,
+            load_chart(
+                CHART / "historical-via-chart-NVDA-split-2021-02-01-to-2022-01-31.csv.json"
+            ).actions.slice(0, 0),
+        )
+    )
+    shutil.copy(
+        CHART / "historical-via-chart-NVDA-split-2021-02-01-to-2022-01-31.csv.json",
+        root / "2" / "NVDA.json",
+    )
     app, provider = make_app(tmp_path, root)
     ingest(app, "NVDA")
     assert stored(app, "NVDA").num_rows == before.num_rows
@@ -184,7 +226,12 @@ def test_nvda_4_for_1_split_is_healed(tmp_path: Path) -> None:
 
 
 def msft_app(tmp_path: Path) -> App:
-    src = REST / "MSFT_dividend_2025-08-21" / "recorded-2025-08-15_after-close" / "history_chart_MSFT.json"
+    src = (
+        REST
+        / "MSFT_dividend_2025-08-21"
+        / "recorded-2025-08-15_after-close"
+        / "history_chart_MSFT.json"
+    )
     app, _ = make_app(tmp_path, recordings(tmp_path, [{"MSFT.json": src}]))
     return app
 
@@ -198,7 +245,9 @@ def test_weekly_monthly_and_profile_follow_each_write(tmp_path: Path) -> None:
     assert weekly.info.metadata["source_generation"] == str(raw.generation)
     weeks = decode_periods(weekly.data)
     assert weeks.column("date").to_pylist()[-1] == date(2025, 8, 11)
-    assert sum(weeks.column("volume").to_pylist()) == sum(stored(app, "MSFT").column("volume").to_pylist())
+    assert sum(weeks.column("volume").to_pylist()) == sum(
+        stored(app, "MSFT").column("volume").to_pylist()
+    )
     assert app.derived.stat(period_name("MSFT", "1mo")) is not None
     profile = app.state.get_profile("MSFT")
     assert profile is not None and profile["generation"] == raw.generation
@@ -238,12 +287,28 @@ def test_stale_and_duplicate_finalize_events_do_nothing(tmp_path: Path) -> None:
 
 def test_concurrent_ingests_of_one_symbol_lose_no_day(tmp_path: Path) -> None:
     """8 writers, each with 3 disjoint new days for the same symbol, race on one object."""
-    src = recorded(REST / "MSFT_dividend_2025-08-21" / "recorded-2025-08-15_after-close" / "history_chart_MSFT.json")
+    src = recorded(
+        REST
+        / "MSFT_dividend_2025-08-21"
+        / "recorded-2025-08-15_after-close"
+        / "history_chart_MSFT.json"
+    )
     assert src.num_rows == 125
     base, new = src.slice(0, 101), src.slice(101)  # 24 new days: 3 for each of 8 writers
     app = msft_app(tmp_path)
-    app.raw.write(daily_name("MSFT"), encode_daily(base, load_chart(
-        REST / "MSFT_dividend_2025-08-21" / "recorded-2025-08-15_after-close" / "history_chart_MSFT.json").actions.slice(0, 0)), if_generation_match=0)
+    app.raw.write(
+        daily_name("MSFT"),
+        encode_daily(
+            base,
+            load_chart(
+                REST
+                / "MSFT_dividend_2025-08-21"
+                / "recorded-2025-08-15_after-close"
+                / "history_chart_MSFT.json"
+            ).actions.slice(0, 0),
+        ),
+        if_generation_match=0,
+    )
 
     class Slice:
         name = "slice"
@@ -253,13 +318,16 @@ def test_concurrent_ingests_of_one_symbol_lose_no_day(tmp_path: Path) -> None:
 
         def fetch(self, symbols, start, end):
             from barlake.ports import FetchResult
+
             return {s: FetchResult(s, bars=self.rows, actions=None, as_of=NOW) for s in symbols}
 
     barrier = threading.Barrier(8)
     errors: list[BaseException] = []
 
     def worker(i: int) -> None:
-        service = IngestService(app.raw, app.state, Slice(new.slice(i * 3, 3)), lambda: NOW, overlap_sessions=1)
+        service = IngestService(
+            app.raw, app.state, Slice(new.slice(i * 3, 3)), lambda: NOW, overlap_sessions=1
+        )
         barrier.wait()
         try:
             service.handle(IngestBatch("race", f"race-{i}", ("MSFT",)))
@@ -284,16 +352,16 @@ def test_bad_provider_rows_are_quarantined_with_reasons(tmp_path: Path) -> None:
     (root / "BAD.csv").write_text(
         "Date,Open,High,Low,Close,Adj Close,Volume\n"
         "2024-03-04,10,11,9,10.5,10.5,100\n"
-        "2024-03-05,10,11,9,,10.5,100\n"            # missing close
-        "2024-03-06,10,9,9.5,10,10,100\n"           # high below open/close
-        "2024-03-07,-1,11,-2,10,10,100\n"           # negative price
-        "2024-03-08,10,11,9,10,10,-5\n"             # negative volume
-        "2024-03-09,10,10,10,10,10,0\n"             # a Saturday placeholder
+        "2024-03-05,10,11,9,,10.5,100\n"  # missing close
+        "2024-03-06,10,9,9.5,10,10,100\n"  # high below open/close
+        "2024-03-07,-1,11,-2,10,10,100\n"  # negative price
+        "2024-03-08,10,11,9,10,10,-5\n"  # negative volume
+        "2024-03-09,10,10,10,10,10,0\n"  # a Saturday placeholder
         "2024-03-11,10,11,9,10,10,100\n"
-        "2024-03-11,10,12,9,11,11,100\n"            # the same date twice, different values
-        "2024-03-12,nan,11,9,10,10,100\n"           # NaN
+        "2024-03-11,10,12,9,11,11,100\n"  # the same date twice, different values
+        "2024-03-12,nan,11,9,10,10,100\n"  # NaN
         "2024-03-13,10,11,9,10,10,100\n"
-        "2030-01-02,10,11,9,10,10,100\n"            # future
+        "2030-01-02,10,11,9,10,10,100\n"  # future
     )
     app, _ = make_app(tmp_path, root)
     o = outcome(ingest(app, "BAD"), "BAD")
@@ -316,11 +384,15 @@ def test_bad_provider_rows_are_quarantined_with_reasons(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("file", "symbol", "kind"),
-    [("historical-via-chart-SIX-2020-01-01-to-2020-01-03.json", "SIX", "not_found"),
-     ("chart-BFLY-2020-01-01-to-2020-01-03.json", "BFLY", "no_data"),
-     ("chart-APS.AX-2020-01-01-to-2020-01-03.json", "APS.AX", "no_data")],
+    [
+        ("historical-via-chart-SIX-2020-01-01-to-2020-01-03.json", "SIX", "not_found"),
+        ("chart-BFLY-2020-01-01-to-2020-01-03.json", "BFLY", "no_data"),
+        ("chart-APS.AX-2020-01-01-to-2020-01-03.json", "APS.AX", "no_data"),
+    ],
 )
-def test_provider_errors_are_recorded_not_retried(tmp_path: Path, file: str, symbol: str, kind: str) -> None:
+def test_provider_errors_are_recorded_not_retried(
+    tmp_path: Path, file: str, symbol: str, kind: str
+) -> None:
     root = tmp_path / "replay"
     root.mkdir()
     shutil.copy(FIXTURES / "chart_api_errors" / file, root / f"{symbol}.json")
@@ -336,9 +408,13 @@ def test_dispatch_batches_and_redelivered_request_is_one_run(tmp_path: Path) -> 
     root = tmp_path / "replay"
     root.mkdir()
     for s in ("AAA", "BBB", "CCC", "DDD", "EEE"):
-        (root / f"{s}.csv").write_text("Date,Open,High,Low,Close,Adj Close,Volume\n2024-03-04,10,11,9,10,10,100\n")
+        (root / f"{s}.csv").write_text(
+            "Date,Open,High,Low,Close,Adj Close,Volume\n2024-03-04,10,11,9,10,10,100\n"
+        )
     app, provider = make_app(tmp_path, root, batch_size="2")
-    request = IngestRequest(kind="backfill", run_id="bf-1", symbols=("EEE", "AAA", "CCC", "BBB", "DDD"))
+    request = IngestRequest(
+        kind="backfill", run_id="bf-1", symbols=("EEE", "AAA", "CCC", "BBB", "DDD")
+    )
     status = run_request(app, request)
     assert status.run.batch_ids == ("bf-1-b00000", "bf-1-b00001", "bf-1-b00002")
     assert [b.outcomes[0].symbol for b in status.batches] == ["AAA", "CCC", "EEE"]

@@ -20,6 +20,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+
 from barlake.core.profile import build_inventory, build_profile
 from barlake.core.schema import SCHEMA_VERSION, actions_from_pylist, bars_from_pylist
 

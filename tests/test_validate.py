@@ -7,13 +7,13 @@ from datetime import UTC, date, datetime
 
 import pyarrow as pa
 import pytest
-from conftest import FIXTURES, bars
 from hypothesis import given
 from hypothesis import strategies as st
 
 from barlake.adapters.yahoo_chart import load_chart
 from barlake.core.calendar import calendar_for
 from barlake.core.validate import validate
+from conftest import FIXTURES, bars
 
 NYSE = calendar_for("AAPL")
 TODAY = date(2026, 11, 21)
@@ -37,7 +37,10 @@ def reasons(rows: list[tuple], symbol: str = "T", today: date = TODAY) -> list[s
         ((date(2024, 3, 4), 10.0, 11.0, 9.0, 10.5, 10.4, -1), "negative_volume"),
         ((date(2024, 3, 4), 10.0, 10.2, 9.0, 10.5, 10.4, 100), "high_below_open_close"),
         ((date(2024, 3, 4), 10.0, 11.0, 10.2, 10.5, 10.4, 100), "low_above_open_close"),
-        ((date(2024, 3, 4), 10.0, 9.0, 11.0, 10.5, 10.4, 100), "high_below_open_close"),  # high < low
+        (
+            (date(2024, 3, 4), 10.0, 9.0, 11.0, 10.5, 10.4, 100),
+            "high_below_open_close",
+        ),  # high < low
         ((date(2026, 11, 23), 10.0, 11.0, 9.0, 10.5, 10.4, 100), "future_date"),
         ((date(2024, 7, 4), 10.0, 10.0, 10.0, 10.0, 10.0, 0), "holiday_placeholder"),
         ((date(2024, 7, 4), 10.0, 11.0, 9.0, 10.5, 10.4, 0), "not_a_session"),
@@ -49,7 +52,9 @@ def test_each_rule(row: tuple, reason: str) -> None:
 
 def test_duplicate_dates_refuse_every_copy() -> None:
     assert reasons([GOOD, GOOD, (date(2024, 3, 5), 10.0, 11.0, 9.0, 10.5, 10.4, 100)]) == [
-        "duplicate_date", "duplicate_date"]
+        "duplicate_date",
+        "duplicate_date",
+    ]
 
 
 def test_float32_noise_in_ohlc_is_tolerated() -> None:
@@ -61,8 +66,11 @@ def test_float32_noise_in_ohlc_is_tolerated() -> None:
 
 def test_traded_non_session_day_is_kept_as_unscheduled_session() -> None:
     # A Saturday with volume: the exchange held a special session the calendar lacks.
-    v = validate(bars("TCS.NS", [(date(2025, 2, 1), 10.0, 11.0, 9.0, 10.5, 10.5, 5000)]),
-                 calendar=calendar_for("TCS.NS"), today=TODAY)
+    v = validate(
+        bars("TCS.NS", [(date(2025, 2, 1), 10.0, 11.0, 9.0, 10.5, 10.5, 5000)]),
+        calendar=calendar_for("TCS.NS"),
+        today=TODAY,
+    )
     assert v.good.num_rows == 1 and v.quarantined.num_rows == 0
 
 
@@ -81,36 +89,79 @@ def test_flat_zero_volume_sessions_of_a_suspended_stock_are_kept() -> None:
 
 
 def test_in_progress_bar_is_provisional_not_quarantined() -> None:
-    rec = load_chart(FIXTURES / "restatements" / "MSFT_dividend_2025-08-21"
-                     / "recorded-2025-08-15T17-35Z_intraday" / "history_chart_MSFT.json")
+    rec = load_chart(
+        FIXTURES
+        / "restatements"
+        / "MSFT_dividend_2025-08-21"
+        / "recorded-2025-08-15T17-35Z_intraday"
+        / "history_chart_MSFT.json"
+    )
     assert rec.as_of == datetime(2025, 8, 15, 17, 35, 51, tzinfo=UTC)
     v = validate(rec.bars, calendar=NYSE, today=TODAY, as_of=rec.as_of)
     assert v.provisional.column("date").to_pylist() == [date(2025, 8, 15)]
     assert v.provisional.column("volume").to_pylist() == [9_656_017]
     assert v.quarantined.num_rows == 0 and v.good.num_rows == 124
     # One second after the 20:00Z close the same bar is final.
-    late = validate(rec.bars, calendar=NYSE, today=TODAY, as_of=datetime(2025, 8, 15, 20, 0, 1, tzinfo=UTC))
+    late = validate(
+        rec.bars, calendar=NYSE, today=TODAY, as_of=datetime(2025, 8, 15, 20, 0, 1, tzinfo=UTC)
+    )
     assert late.provisional.num_rows == 0 and late.good.num_rows == 125
 
 
 def test_half_day_closes_early() -> None:
     day = date(2024, 11, 29)  # NYSE closes 13:00 New York = 18:00Z
     row = [(day, 10.0, 11.0, 9.0, 10.5, 10.4, 100)]
-    early = validate(bars("T", row), calendar=NYSE, today=TODAY, as_of=datetime(2024, 11, 29, 18, 0, 1, tzinfo=UTC))
+    early = validate(
+        bars("T", row),
+        calendar=NYSE,
+        today=TODAY,
+        as_of=datetime(2024, 11, 29, 18, 0, 1, tzinfo=UTC),
+    )
     assert early.good.num_rows == 1
-    before = validate(bars("T", row), calendar=NYSE, today=TODAY, as_of=datetime(2024, 11, 29, 17, 59, 59, tzinfo=UTC))
+    before = validate(
+        bars("T", row),
+        calendar=NYSE,
+        today=TODAY,
+        as_of=datetime(2024, 11, 29, 17, 59, 59, tzinfo=UTC),
+    )
     assert before.provisional.num_rows == 1
     # A regular day at the same instant is still trading (closes 21:00Z in winter).
     normal = [(date(2024, 12, 2), 10.0, 11.0, 9.0, 10.5, 10.4, 100)]
-    assert validate(bars("T", normal), calendar=NYSE, today=TODAY,
-                    as_of=datetime(2024, 12, 2, 18, 0, 1, tzinfo=UTC)).provisional.num_rows == 1
+    assert (
+        validate(
+            bars("T", normal),
+            calendar=NYSE,
+            today=TODAY,
+            as_of=datetime(2024, 12, 2, 18, 0, 1, tzinfo=UTC),
+        ).provisional.num_rows
+        == 1
+    )
 
 
-@given(st.lists(st.tuples(st.integers(0, 400), st.floats(0.01, 1e4), st.floats(0.0, 0.5),
-                          st.integers(0, 10**9)), max_size=40))
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 400), st.floats(0.01, 1e4), st.floats(0.0, 0.5), st.integers(0, 10**9)
+        ),
+        max_size=40,
+    )
+)
 def test_every_row_is_either_kept_or_quarantined(rows: list[tuple]) -> None:
-    table = bars("T", [(date.fromordinal(date(2023, 1, 2).toordinal() + d), p, p * (1 + w), p * (1 - w / 2),
-                        p, p, v) for d, p, w, v in rows])
+    table = bars(
+        "T",
+        [
+            (
+                date.fromordinal(date(2023, 1, 2).toordinal() + d),
+                p,
+                p * (1 + w),
+                p * (1 - w / 2),
+                p,
+                p,
+                v,
+            )
+            for d, p, w, v in rows
+        ],
+    )
     v = validate(table, calendar=NYSE, today=TODAY)
     assert v.good.num_rows + v.quarantined.num_rows + v.provisional.num_rows == table.num_rows
     kept = v.good.column("date").to_pylist()

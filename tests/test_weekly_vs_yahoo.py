@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+
 from barlake.core.aggregate import aggregate
 from barlake.core.schema import BAR_SCHEMA
 

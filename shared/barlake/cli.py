@@ -94,9 +94,14 @@ def describe_restatement(kinds: Iterable[str], evidence: Mapping[str, Any]) -> s
             changes = evidence.get("volume_changes", [])
             first = changes[0] if changes else {}
             more = f" (+{len(changes) - 1} more)" if len(changes) > 1 else ""
-            parts.append(f"volume {first.get('date')}: {first.get('stored', 0):,} → {first.get('fetched', 0):,}{more}")
+            parts.append(
+                f"volume {first.get('date')}: {first.get('stored', 0):,} → "
+                f"{first.get('fetched', 0):,}{more}"
+            )
         else:
-            parts.append(f"prices changed on {', '.join(evidence.get('price_changed_days', [])[:3])}")
+            parts.append(
+                f"prices changed on {', '.join(evidence.get('price_changed_days', [])[:3])}"
+            )
     return ", ".join(parts)
 
 
@@ -105,7 +110,9 @@ def outcome_detail(o: SymbolOutcome) -> str:
         return f"{o.error_kind}: {o.error}"
     parts = []
     if o.restatement:
-        parts.append(describe_restatement(o.restatement["kinds"], o.restatement.get("evidence", {})))
+        parts.append(
+            describe_restatement(o.restatement["kinds"], o.restatement.get("evidence", {}))
+        )
     if o.provisional_skipped:
         parts.append(f"{o.provisional_skipped} in-progress bar set aside")
     return "; ".join(parts)
@@ -127,7 +134,9 @@ def render_run(status: RunStatus) -> None:
             outcome_detail(o),
         )
     out.print(table)
-    count = {s: sum(o.status == s for o in outcomes) for s in ("ok", "unchanged", "restated", "failed")}
+    count = {
+        s: sum(o.status == s for o in outcomes) for s in ("ok", "unchanged", "restated", "failed")
+    }
     quarantined = sum(o.rows_quarantined for o in outcomes)
     out.print(
         f"ok {count['ok']} · unchanged {count['unchanged']} · restated {count['restated']} · "
@@ -141,7 +150,11 @@ def execute(app_: object, request: IngestRequest, total: int) -> RunStatus:
     from barlake.demo import run_request
 
     progress = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err, transient=True
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err,
+        transient=True,
     )
     with progress:
         task = progress.add_task("ingesting", total=total)
@@ -151,12 +164,20 @@ def execute(app_: object, request: IngestRequest, total: int) -> RunStatus:
 
 @app.command()
 def run(
-    symbols: Annotated[list[str] | None, typer.Argument(help="Symbols, e.g. AAPL BRK-B ^GSPC 7203.T")] = None,
-    universe: Annotated[str | None, typer.Option(help="File with one symbol per line (# comments).")] = None,
-    start: Annotated[str | None, typer.Option(help="First date for new symbols (YYYY-MM-DD).")] = None,
+    symbols: Annotated[
+        list[str] | None, typer.Argument(help="Symbols, e.g. AAPL BRK-B ^GSPC 7203.T")
+    ] = None,
+    universe: Annotated[
+        str | None, typer.Option(help="File with one symbol per line (# comments).")
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option(help="First date for new symbols (YYYY-MM-DD).")
+    ] = None,
     end: Annotated[str | None, typer.Option(help="Last date (YYYY-MM-DD); default: today.")] = None,
     source: Annotated[str | None, typer.Option(help="yahoo (default) or replay:DIR")] = None,
-    full: Annotated[bool, typer.Option(help="Refetch full history instead of the incremental tail.")] = False,
+    full: Annotated[
+        bool, typer.Option(help="Refetch full history instead of the incremental tail.")
+    ] = False,
     lake: LakeOption = None,
 ) -> None:
     """Ingest symbols into the lake now (fetch → validate → merge → write → weekly + profile)."""
@@ -171,7 +192,9 @@ def run(
         fail(f"replay folder not found: {s.provider.removeprefix('replay:')}")
     app_ = build_embedded(s)
     run_id = f"manual-{uuid.uuid4().hex[:12]}"
-    request = IngestRequest(kind="manual", run_id=run_id, symbols=tuple(wanted), start=first, end=last, full=full)
+    request = IngestRequest(
+        kind="manual", run_id=run_id, symbols=tuple(wanted), start=first, end=last, full=full
+    )
     status = execute(app_, request, len(wanted))
     outcomes = status.outcomes()
     if outcomes and all(o.error_kind == "unreachable" for o in outcomes):
@@ -181,13 +204,16 @@ def run(
             EXIT_UNREACHABLE,
         )
     render_run(status)
-    out.print(f"lake: {Path(s.lake_dir).resolve()}  ·  show one: barlake show {wanted[0]} --lake {s.lake_dir}")
+    out.print(
+        f"lake: {Path(s.lake_dir).resolve()}  ·  "
+        f"show one: barlake show {wanted[0]} --lake {s.lake_dir}"
+    )
     raise typer.Exit(EXIT_FAILED if any(o.status == "failed" for o in outcomes) else EXIT_OK)
 
 
 @app.command()
 def demo(lake: LakeOption = None) -> None:
-    """Run the whole pipeline offline on bundled real Yahoo recordings, ending with restatements healed."""
+    """Run the whole pipeline offline on bundled real Yahoo recordings; restatements healed."""
     from barlake.demo import DEMO_SYMBOLS, run_demo
 
     folder = Path(lake) if lake else Path(tempfile.mkdtemp(prefix="barlake-demo-"))
@@ -197,13 +223,23 @@ def demo(lake: LakeOption = None) -> None:
         out.print(f"[bold]Day {i}[/]: provider as recorded in {stage.recording}")
         render_run(stage.run)
         out.print()
-    table = Table(title="weekly bars (derived automatically) — MSFT, last 4 weeks", title_justify="left")
+    table = Table(
+        title="weekly bars (derived automatically) — MSFT, last 4 weeks", title_justify="left"
+    )
     weekly = app_.read.bars("MSFT", "1wk", limit=4).table.to_pylist()
     for col in ("week", "open", "high", "low", "close", "volume", "sessions", "provisional"):
         table.add_column(col, no_wrap=True)
     for w in weekly:
-        table.add_row(str(w["date"]), f"{w['open']:.2f}", f"{w['high']:.2f}", f"{w['low']:.2f}",
-                      f"{w['close']:.2f}", f"{w['volume']:,}", str(w["sessions"]), str(w["provisional"]))
+        table.add_row(
+            str(w["date"]),
+            f"{w['open']:.2f}",
+            f"{w['high']:.2f}",
+            f"{w['low']:.2f}",
+            f"{w['close']:.2f}",
+            f"{w['volume']:,}",
+            str(w["sessions"]),
+            str(w["provisional"]),
+        )
     out.print(table)
     for symbol in DEMO_SYMBOLS:
         for r in app_.state.restatements(symbol):
@@ -218,7 +254,9 @@ def demo(lake: LakeOption = None) -> None:
 
 @app.command()
 def status(
-    run_id: Annotated[str | None, typer.Option("--run", help="Run id (default: the latest).")] = None,
+    run_id: Annotated[
+        str | None, typer.Option("--run", help="Run id (default: the latest).")
+    ] = None,
     lake: LakeOption = None,
 ) -> None:
     """Show a run's completeness and per-symbol outcomes."""
@@ -230,8 +268,10 @@ def status(
     except NotFoundError as exc:
         fail(str(exc), EXIT_NOT_FOUND)
     done = len(st.batches)
-    out.print(f"run {st.run.run_id} ({st.run.kind}) · {done}/{len(st.run.batch_ids)} batches · "
-              f"{'complete' if st.complete else 'in progress'}")
+    out.print(
+        f"run {st.run.run_id} ({st.run.kind}) · {done}/{len(st.run.batch_ids)} batches · "
+        f"{'complete' if st.complete else 'in progress'}"
+    )
     render_run(st)
 
 
@@ -243,7 +283,9 @@ def show(
     end: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
     adjust: Annotated[str, typer.Option(help="split (as stored), total, none")] = "split",
     limit: Annotated[int, typer.Option(help="Most recent N bars.")] = 10,
-    profile: Annotated[bool, typer.Option("--profile", help="Show the data-quality profile.")] = False,
+    profile: Annotated[
+        bool, typer.Option("--profile", help="Show the data-quality profile.")
+    ] = False,
     lake: LakeOption = None,
 ) -> None:
     """Show stored bars (or the profile) of one symbol."""
@@ -263,14 +305,24 @@ def show(
         fail(str(exc), EXIT_NOT_FOUND)
     except ValueError as exc:
         fail(str(exc))
-    table = Table(title=f"{sym} {interval} ({adjust}-adjusted) · generation {result.generation}",
-                  title_justify="left")
+    table = Table(
+        title=f"{sym} {interval} ({adjust}-adjusted) · generation {result.generation}",
+        title_justify="left",
+    )
     names = [n for n in result.table.column_names if n != "symbol"]
     for n in names:
         table.add_column(n, justify="left" if n == "date" else "right")
     for row in result.table.to_pylist():
-        table.add_row(*[f"{v:,.4f}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int)
-                        and not isinstance(v, bool) else str(v) for v in (row[n] for n in names)])
+        table.add_row(
+            *[
+                f"{v:,.4f}"
+                if isinstance(v, float)
+                else f"{v:,}"
+                if isinstance(v, int) and not isinstance(v, bool)
+                else str(v)
+                for v in (row[n] for n in names)
+            ]
+        )
     out.print(table)
 
 

@@ -36,21 +36,39 @@ def _env(name: str, default: str, help_: str) -> Any:
 
 @dataclass(frozen=True)
 class Settings:
-    lake_dir: str = _env("BARLAKE_LAKE_DIR", "lake", "Root folder of the embedded lake (buckets + state).")
-    raw_bucket: str = _env("BARLAKE_RAW_BUCKET", "barlake-raw", "Bucket of daily bars (finalize triggers).")
-    derived_bucket: str = _env("BARLAKE_DERIVED_BUCKET", "barlake-derived", "Bucket of weekly/monthly bars, profiles.")
+    lake_dir: str = _env(
+        "BARLAKE_LAKE_DIR", "lake", "Root folder of the embedded lake (buckets + state)."
+    )
+    raw_bucket: str = _env(
+        "BARLAKE_RAW_BUCKET", "barlake-raw", "Bucket of daily bars (finalize triggers)."
+    )
+    derived_bucket: str = _env(
+        "BARLAKE_DERIVED_BUCKET", "barlake-derived", "Bucket of weekly/monthly bars, profiles."
+    )
     storage: str = _env("BARLAKE_STORAGE", "local", "Object store backend: local.")
     events: str = _env("BARLAKE_EVENTS", "inprocess", "Event bus backend: inprocess.")
     state: str = _env("BARLAKE_STATE", "sqlite", "State store backend: sqlite.")
     sqlite_path: str = _env("BARLAKE_SQLITE_PATH", "", "SQLite file (default <lake>/state.sqlite).")
     cache: str = _env("BARLAKE_CACHE", "memory", "Cache backend: memory or none.")
     provider: str = _env("BARLAKE_PROVIDER", "yahoo", "Bar source: yahoo or replay:DIR.")
-    batch_size: str = _env("BARLAKE_BATCH_SIZE", "50", "Symbols per ingest batch (one message each).")
-    overlap_sessions: str = _env("BARLAKE_OVERLAP_SESSIONS", "5", "Stored sessions re-fetched to detect restatements.")
-    default_start: str = _env("BARLAKE_DEFAULT_START", "", "First date for new symbols (empty = full history).")
-    ingest_requests_topic: str = _env("BARLAKE_INGEST_REQUESTS_TOPIC", INGEST_REQUESTS, "Topic of run requests.")
-    ingest_batches_topic: str = _env("BARLAKE_INGEST_BATCHES_TOPIC", INGEST_BATCHES, "Topic of ingest batches.")
-    dead_letter_topic: str = _env("BARLAKE_DEAD_LETTER_TOPIC", DEAD_LETTER, "Topic of undeliverable messages.")
+    batch_size: str = _env(
+        "BARLAKE_BATCH_SIZE", "50", "Symbols per ingest batch (one message each)."
+    )
+    overlap_sessions: str = _env(
+        "BARLAKE_OVERLAP_SESSIONS", "5", "Stored sessions re-fetched to detect restatements."
+    )
+    default_start: str = _env(
+        "BARLAKE_DEFAULT_START", "", "First date for new symbols (empty = full history)."
+    )
+    ingest_requests_topic: str = _env(
+        "BARLAKE_INGEST_REQUESTS_TOPIC", INGEST_REQUESTS, "Topic of run requests."
+    )
+    ingest_batches_topic: str = _env(
+        "BARLAKE_INGEST_BATCHES_TOPIC", INGEST_BATCHES, "Topic of ingest batches."
+    )
+    dead_letter_topic: str = _env(
+        "BARLAKE_DEAD_LETTER_TOPIC", DEAD_LETTER, "Topic of undeliverable messages."
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: str) -> Settings:
@@ -75,16 +93,24 @@ class Settings:
             try:
                 date.fromisoformat(self.default_start)
             except ValueError as exc:
-                raise ConfigError(f"BARLAKE_DEFAULT_START is not a date: {self.default_start!r}") from exc
-        for name, allowed in (("storage", {"local"}), ("events", {"inprocess"}), ("state", {"sqlite"}),
-                              ("cache", {"memory", "none"})):
+                raise ConfigError(
+                    f"BARLAKE_DEFAULT_START is not a date: {self.default_start!r}"
+                ) from exc
+        for name, allowed in (
+            ("storage", {"local"}),
+            ("events", {"inprocess"}),
+            ("state", {"sqlite"}),
+            ("cache", {"memory", "none"}),
+        ):
             if getattr(self, name) not in allowed:
                 raise ConfigError(
                     f"{_var(name)}={getattr(self, name)!r} is not available in this build "
                     f"(choose from {', '.join(sorted(allowed))})"
                 )
         if self.provider != "yahoo" and not self.provider.startswith("replay:"):
-            raise ConfigError(f"BARLAKE_PROVIDER must be yahoo or replay:DIR, got {self.provider!r}")
+            raise ConfigError(
+                f"BARLAKE_PROVIDER must be yahoo or replay:DIR, got {self.provider!r}"
+            )
 
     @property
     def state_path(self) -> Path:
@@ -114,7 +140,9 @@ class LazyProvider:
         self.name = "replay" if spec.startswith("replay:") else spec
         self._provider: Provider | None = None
 
-    def fetch(self, symbols: Sequence[str], start: date | None, end: date | None) -> dict[str, FetchResult]:
+    def fetch(
+        self, symbols: Sequence[str], start: date | None, end: date | None
+    ) -> dict[str, FetchResult]:
         if self._provider is None:
             self._provider = make_provider(self.spec)
         return self._provider.fetch(symbols, start, end)
@@ -144,7 +172,11 @@ class App:
             self.state, self.bus, self.clock, int(s.batch_size), s.ingest_batches_topic
         )
         self.ingest = IngestService(
-            self.raw, self.state, self.provider, self.clock, int(s.overlap_sessions),
+            self.raw,
+            self.state,
+            self.provider,
+            self.clock,
+            int(s.overlap_sessions),
             date.fromisoformat(s.default_start) if s.default_start else None,
         )
         self.weekly = WeeklyService(self.raw, self.derived)
@@ -192,7 +224,9 @@ def build_embedded(
         provider=provider or LazyProvider(settings.provider),
         clock=clock or utc_now,
     )
-    bus.subscribe(settings.ingest_requests_topic, lambda d, a: handlers.dispatch(app, d), "dispatch")
+    bus.subscribe(
+        settings.ingest_requests_topic, lambda d, a: handlers.dispatch(app, d), "dispatch"
+    )
     bus.subscribe(settings.ingest_batches_topic, lambda d, a: handlers.ingest(app, d), "ingest")
     bus.subscribe(RAW_OBJECT_FINALIZED, lambda d, a: handlers.weekly(app, d), "weekly")
     bus.subscribe(RAW_OBJECT_FINALIZED, lambda d, a: handlers.profile(app, d), "profile")

@@ -47,9 +47,9 @@ def run_request(app: App, request: IngestRequest) -> RunStatus:
     return app.read.run(request.run_id)
 
 
-def run_demo(lake: Path, on_outcome: Callable[[SymbolOutcome], None] | None = None) -> tuple[
-    App, list[Stage], list[Check]
-]:
+def run_demo(
+    lake: Path, on_outcome: Callable[[SymbolOutcome], None] | None = None
+) -> tuple[App, list[Stage], list[Check]]:
     with as_file(files("barlake") / "demo_data") as data:
         provider = ReplayProvider(Path(data))
         app = build_embedded(Settings.from_env({}, lake_dir=str(lake)), provider=provider)
@@ -57,7 +57,9 @@ def run_demo(lake: Path, on_outcome: Callable[[SymbolOutcome], None] | None = No
         stages = []
         while True:
             run_id = f"demo-{provider.recording}-{uuid.uuid4().hex[:6]}"
-            request = IngestRequest(kind="manual", run_id=run_id, symbols=DEMO_SYMBOLS, universe="demo")
+            request = IngestRequest(
+                kind="manual", run_id=run_id, symbols=DEMO_SYMBOLS, universe="demo"
+            )
             stages.append(Stage(provider.recording, run_request(app, request)))
             if not provider.advance():
                 break
@@ -66,7 +68,10 @@ def run_demo(lake: Path, on_outcome: Callable[[SymbolOutcome], None] | None = No
             recorded = provider.recorded(symbol)
             assert recorded is not None and recorded.bars is not None
             expected = validate(
-                recorded.bars, calendar=calendar_for(symbol), today=utc_now().date(), as_of=recorded.as_of
+                recorded.bars,
+                calendar=calendar_for(symbol),
+                today=utc_now().date(),
+                as_of=recorded.as_of,
             ).good
             stored = app.read.bars(symbol).table
             checks.append(Check(symbol, stored.num_rows, bars_equal(stored, expected)))

@@ -39,7 +39,9 @@ def ingest(app: App, data: Mapping[str, Any]) -> str | None:
     record = app.ingest.handle(batch)
     failed = [o for o in record.outcomes if o.status == "failed"]
     if failed:
-        log.warning("ingest %s: %d of %d symbols failed", batch.batch_id, len(failed), len(record.outcomes))
+        log.warning(
+            "ingest %s: %d of %d symbols failed", batch.batch_id, len(failed), len(record.outcomes)
+        )
     return batch.batch_id
 
 

@@ -28,6 +28,11 @@ from barlake.core.schema import BAR_SCHEMA, actions_from_pylist, normalize_symbo
 from barlake.ports import ErrorKind, FetchResult, ProviderError
 
 
+def _num(rec: dict[str, str], key: str) -> float | None:
+    v = rec.get(key)
+    return float(v) if v not in (None, "") else None
+
+
 def _load_csv(path: Path) -> ChartRecording:
     symbol = normalize_symbol(key_symbol(path.stem))
     rows: list[dict] = []
@@ -37,25 +42,23 @@ def _load_csv(path: Path) -> ChartRecording:
             stamp = rec.get("Date") or rec.get("Datetime") or ""
             day = date.fromisoformat(stamp[:10])
 
-            def num(key: str) -> float | None:
-                v = rec.get(key)
-                return float(v) if v not in (None, "") else None
-
-            volume = num("Volume")
+            volume = _num(rec, "Volume")
             rows.append(
                 {
                     "date": day,
-                    "open": num("Open"),
-                    "high": num("High"),
-                    "low": num("Low"),
-                    "close": num("Close"),
-                    "adj_close": num("Adj Close") if "Adj Close" in rec else num("Close"),
+                    "open": _num(rec, "Open"),
+                    "high": _num(rec, "High"),
+                    "low": _num(rec, "Low"),
+                    "close": _num(rec, "Close"),
+                    "adj_close": _num(rec, "Adj Close")
+                    if "Adj Close" in rec
+                    else _num(rec, "Close"),
                     "volume": int(volume) if volume is not None else None,
                 }
             )
-            if (div := num("Dividends")) and div != 0:
+            if (div := _num(rec, "Dividends")) and div != 0:
                 actions.append((day, "dividend", div))
-            if (split := num("Stock Splits")) and split != 0:
+            if (split := _num(rec, "Stock Splits")) and split != 0:
                 actions.append((day, "split", split))
     bars = pa.Table.from_pylist([{"symbol": symbol, **r} for r in rows], schema=BAR_SCHEMA)
     bars = bars.take(pc.sort_indices(bars, [("date", "ascending")]))

@@ -139,7 +139,8 @@ class SqliteStateStore:
                 tuple(SymbolOutcome(**o) for o in json.loads(outs)),
             )
             for b, f, outs in self._exec(
-                "SELECT batch_id, finished_at, outcomes FROM batches WHERE run_id=? ORDER BY batch_id",
+                "SELECT batch_id, finished_at, outcomes FROM batches "
+                "WHERE run_id=? ORDER BY batch_id",
                 (run_id,),
             )
         )
@@ -165,7 +166,8 @@ class SqliteStateStore:
 
     def quarantine(self, symbol: str) -> list[QuarantineRecord]:
         rows = self._exec(
-            "SELECT symbol, date, reason, row, run_id FROM quarantine WHERE symbol=? ORDER BY date, reason",
+            "SELECT symbol, date, reason, row, run_id FROM quarantine "
+            "WHERE symbol=? ORDER BY date, reason",
             (symbol,),
         )
         return [

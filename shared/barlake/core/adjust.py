@@ -32,7 +32,9 @@ def adjust(bars: pa.Table, actions: pa.Table, how: str) -> pa.Table:
     if how == "total":
         factor = pc.divide(bars["adj_close"], bars["close"]).to_numpy(zero_copy_only=False)
         for name in ("open", "high", "low", "close"):
-            bars = _replace(bars, name, bars[name].to_numpy(zero_copy_only=False) * factor, pa.float64())
+            bars = _replace(
+                bars, name, bars[name].to_numpy(zero_copy_only=False) * factor, pa.float64()
+            )
         return bars
     splits = actions.filter(pc.equal(actions["kind"], "split"))
     if splits.num_rows == 0:
@@ -44,6 +46,8 @@ def adjust(bars: pa.Table, actions: pa.Table, how: str) -> pa.Table:
     for d, r in zip(split_days, ratios, strict=True):
         factor[days < d] *= r
     for name in PRICE_COLUMNS:
-        bars = _replace(bars, name, bars[name].to_numpy(zero_copy_only=False) * factor, pa.float64())
+        bars = _replace(
+            bars, name, bars[name].to_numpy(zero_copy_only=False) * factor, pa.float64()
+        )
     volume = np.rint(bars["volume"].to_numpy(zero_copy_only=False) / factor).astype(np.int64)
     return _replace(bars, "volume", volume, BAR_SCHEMA.field("volume").type)

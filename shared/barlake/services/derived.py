@@ -39,7 +39,9 @@ def _check(raw: ObjectStore, event: ObjectFinalized) -> str | None:
     if current is None or current.generation > event.generation:
         return None
     if current.generation < event.generation:
-        raise SourceNotYetVisibleError(f"{event.name}: generation {event.generation} not visible yet")
+        raise SourceNotYetVisibleError(
+            f"{event.name}: generation {event.generation} not visible yet"
+        )
     return symbol
 
 
@@ -59,11 +61,16 @@ def _write_if_newer(
     """Write unless the derived object already reflects this or a newer raw generation."""
     for _ in range(8):
         current = store.stat(name)
-        if current is not None and int(current.metadata.get("source_generation", -1)) >= source_generation:
+        if (
+            current is not None
+            and int(current.metadata.get("source_generation", -1)) >= source_generation
+        ):
             return False
         meta = {"source_generation": str(source_generation), "content_type": content_type}
         try:
-            store.write(name, data, if_generation_match=current.generation if current else 0, metadata=meta)
+            store.write(
+                name, data, if_generation_match=current.generation if current else 0, metadata=meta
+            )
             return True
         except PreconditionFailed:
             continue
@@ -85,7 +92,11 @@ class WeeklyService:
         symbol = _check(self.raw, event)
         if symbol is None:
             return "stale"
-        todo = [i for i in DERIVED_PREFIXES if _built_from(self.derived, period_name(symbol, i)) < event.generation]
+        todo = [
+            i
+            for i in DERIVED_PREFIXES
+            if _built_from(self.derived, period_name(symbol, i)) < event.generation
+        ]
         if not todo:
             return "duplicate"
         obj = _read_exact(self.raw, event)
@@ -100,7 +111,10 @@ class WeeklyService:
             periods = aggregate(bars, interval, through)
             data = encode_periods(periods, event.generation)
             wrote |= _write_if_newer(
-                self.derived, period_name(symbol, interval), data, event.generation,
+                self.derived,
+                period_name(symbol, interval),
+                data,
+                event.generation,
                 "application/vnd.apache.parquet",
             )
         return "built" if wrote else "duplicate"
@@ -134,9 +148,14 @@ class ProfileService:
             object_bytes=obj.info.size,
             quarantined=len(self.state.quarantine(symbol)),
             last_restatement=(
-                {"detected_at": last.detected_at.isoformat(), "kinds": list(last.kinds),
-                 "evidence": dict(last.evidence), "run_id": last.run_id}
-                if last else None
+                {
+                    "detected_at": last.detected_at.isoformat(),
+                    "kinds": list(last.kinds),
+                    "evidence": dict(last.evidence),
+                    "run_id": last.run_id,
+                }
+                if last
+                else None
             ),
             actions=actions,
         )

@@ -57,7 +57,12 @@ class DispatchService:
             created_at=self.clock(),
             batch_ids=batch_ids,
             symbols=len(symbols),
-            params={"universe": universe, "start": request.start, "end": request.end, "full": request.full},
+            params={
+                "universe": universe,
+                "start": request.start,
+                "end": request.end,
+                "full": request.full,
+            },
         )
         if not self.state.create_run(run):
             existing = self.state.get_run(run_id)
@@ -69,8 +74,12 @@ class DispatchService:
         for batch_id, chunk in zip(batch_ids, chunks, strict=True):
             if batch_id in done or batch_id not in run.batch_ids:
                 continue
-            message = IngestBatch(run_id, batch_id, tuple(chunk), request.start, request.end, request.full)
-            self.bus.publish(self.topic, message.to_json(), {"run_id": run_id, "batch_id": batch_id})
+            message = IngestBatch(
+                run_id, batch_id, tuple(chunk), request.start, request.end, request.full
+            )
+            self.bus.publish(
+                self.topic, message.to_json(), {"run_id": run_id, "batch_id": batch_id}
+            )
         return run
 
     def _register(self, symbols: tuple[str, ...], universe: str) -> None:
@@ -81,6 +90,8 @@ class DispatchService:
             if old is None:
                 records.append(SymbolRecord(s, (universe,)))
             elif universe not in old.universes or not old.active:
-                records.append(SymbolRecord(s, tuple(sorted({*old.universes, universe})), old.tags, True))
+                records.append(
+                    SymbolRecord(s, tuple(sorted({*old.universes, universe})), old.tags, True)
+                )
         if records:
             self.state.upsert_symbols(records)

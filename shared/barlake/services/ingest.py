@@ -116,7 +116,9 @@ class IngestService:
             if plan.restatement is not None and plan.restatement.needs_full_refetch:
                 base = stored[symbol]
                 first = base.bars.column("date")[0].as_py() if base and base.bars.num_rows else None
-                start = min(d for d in (first, batch.start) if d) if (first or batch.start) else None
+                start = (
+                    min(d for d in (first, batch.start) if d) if (first or batch.start) else None
+                )
                 refetch[start].append(symbol)
         for start, symbols in refetch.items():
             for symbol, full in self._fetch(symbols, start, batch.end).items():
@@ -159,7 +161,9 @@ class IngestService:
         today = (now + _EARLIEST_TZ_AHEAD).date()
         return validate(result.bars, calendar=calendar_for(symbol), today=today, as_of=result.as_of)
 
-    def _plan(self, symbol: str, stored: Stored | None, result: FetchResult, now: datetime) -> _Plan:
+    def _plan(
+        self, symbol: str, stored: Stored | None, result: FetchResult, now: datetime
+    ) -> _Plan:
         checked = self._validate(symbol, result, now)
         restatement = None
         if checked is not None and stored is not None and stored.bars.num_rows:
@@ -177,7 +181,10 @@ class IngestService:
         quarantined = plan.quarantined_rows()
         if quarantined:
             self.state.add_quarantine(
-                [QuarantineRecord(symbol, r["date"], r["reason"], _jsonable(r), run_id) for r in quarantined]
+                [
+                    QuarantineRecord(symbol, r["date"], r["reason"], _jsonable(r), run_id)
+                    for r in quarantined
+                ]
             )
         name = daily_name(symbol)
         for attempt in range(self.max_write_attempts):
@@ -190,12 +197,18 @@ class IngestService:
             if base is not None and bars_equal(bars, base_bars) and actions.equals(base_actions):
                 status = "unchanged"
                 return SymbolOutcome(
-                    symbol, status, rows_quarantined=len(quarantined),
-                    provisional_skipped=provisional, generation=base.generation,
+                    symbol,
+                    status,
+                    rows_quarantined=len(quarantined),
+                    provisional_skipped=provisional,
+                    generation=base.generation,
                 )
             if bars.num_rows == 0:
                 return SymbolOutcome(
-                    symbol, "unchanged", rows_quarantined=len(quarantined), provisional_skipped=provisional
+                    symbol,
+                    "unchanged",
+                    rows_quarantined=len(quarantined),
+                    provisional_skipped=provisional,
                 )
             try:
                 info = self.raw.write(
@@ -222,7 +235,9 @@ class IngestService:
                 generation=info.generation,
                 restatement=restatement.to_dict() if restatement else None,
             )
-        raise WriteConflictError(f"{symbol}: {self.max_write_attempts} generation conflicts in a row")
+        raise WriteConflictError(
+            f"{symbol}: {self.max_write_attempts} generation conflicts in a row"
+        )
 
 
 @dataclass
@@ -244,7 +259,9 @@ class _Plan:
             return self.result.error
         if self.restatement is not None and self.restatement.needs_full_refetch:
             if self.full is None:
-                return ProviderError(ErrorKind.TRANSIENT, "restatement found; full history not fetched")
+                return ProviderError(
+                    ErrorKind.TRANSIENT, "restatement found; full history not fetched"
+                )
             if self.full.error is not None:
                 return ProviderError(
                     self.full.error.kind,

@@ -73,7 +73,9 @@ class ReadService:
             if obj is None:
                 raise NotFoundError(f"no {interval} bars for {symbol}")
             table = decode_periods(obj.data)
-            return BarsResult(symbol, interval, _window(table, start, end, limit), obj.info.generation)
+            return BarsResult(
+                symbol, interval, _window(table, start, end, limit), obj.info.generation
+            )
         obj = self.raw.read(daily_name(symbol))
         if obj is None:
             raise NotFoundError(f"no bars for {symbol}")
