@@ -128,3 +128,26 @@ def test_bad_input_is_one_line_and_a_documented_exit_code(
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("barlake: error: ") and message in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_quickstart_run_without_a_route_to_yahoo_is_one_line_pointing_to_the_demo(
+    tmp_path: Path,
+) -> None:
+    """The README's first command on a machine with no route to Yahoo: the real yfinance
+    provider, with every connection refused (a proxy on a closed local port)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proxy = f"http://127.0.0.1:{port}"
+    env = {"https_proxy": proxy, "HTTPS_PROXY": proxy, "http_proxy": proxy, "HTTP_PROXY": proxy}
+    proc = barlake(
+        "run", "AAPL", "MSFT", "7203.T", "--lake", str(tmp_path / "lake"), cwd=tmp_path, env=env
+    )
+    assert proc.returncode == 3
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("barlake: error: cannot reach Yahoo Finance (")
+    assert lines[0].endswith("no network? try the offline demo: barlake demo")
+    assert proc.stdout == ""

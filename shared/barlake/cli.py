@@ -11,6 +11,8 @@ Exit codes (documented in the README):
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sys
 import tempfile
 import uuid
@@ -30,6 +32,7 @@ from barlake.messages import IngestRequest
 from barlake.ports import RunStatus, SymbolOutcome
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_NOT_FOUND = 0, 1, 2, 3, 4
+PROVIDER_NAMES = {"yahoo": "Yahoo Finance"}
 
 app = typer.Typer(
     add_completion=False,
@@ -198,9 +201,10 @@ def run(
     status = execute(app_, request, len(wanted))
     outcomes = status.outcomes()
     if outcomes and all(o.error_kind == "unreachable" for o in outcomes):
+        reason = (outcomes[0].error or "").split(" See http")[0].rstrip(". ")
         fail(
-            f"cannot reach {app_.provider.name} ({outcomes[0].error}); "
-            "no network? try the offline demo: barlake demo",
+            f"cannot reach {PROVIDER_NAMES.get(app_.provider.name, app_.provider.name)} "
+            f"({reason}); no network? try the offline demo: barlake demo",
             EXIT_UNREACHABLE,
         )
     render_run(status)
@@ -327,6 +331,12 @@ def show(
 
 
 def main() -> None:
+    # The run table reports every failure; library warnings (yfinance's cookie retries, our
+    # handlers' summaries) would only repeat them. BARLAKE_LOG_LEVEL=INFO shows them.
+    logging.basicConfig(
+        level=os.environ.get("BARLAKE_LOG_LEVEL", "ERROR").upper(),
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     try:
         app()
     except KeyboardInterrupt:
