@@ -96,6 +96,9 @@ def test_run_from_a_replay_folder_then_status_and_show(tmp_path: Path) -> None:
     assert re.search(r"WSU\.DE\s*│ ok\s*│\s*3 │", proc.stdout)
     assert "not_found: No data found, symbol may be delisted" in proc.stdout
     assert "ok 1 · unchanged 0 · restated 0 · rows quarantined 0 · failed 1" in proc.stdout
+    assert re.search(
+        r"latest stored bars.*WSU\.DE\s*│ 2023-08-08 .* 33\.2000 .* 10,846", proc.stdout, re.S
+    )
     status = barlake("status", "--lake", lake, cwd=tmp_path)
     assert status.returncode == 0 and "1/1 batches · complete" in status.stdout
     shown = barlake("show", "wsu.de", "--lake", lake, cwd=tmp_path)

@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from barlake.config import ConfigError, Settings, build_embedded
+from barlake.config import App, ConfigError, Settings, build_embedded
 from barlake.core.schema import InvalidSymbolError, normalize_symbol
 from barlake.messages import IngestRequest
 from barlake.ports import RunStatus, SymbolOutcome
@@ -148,6 +148,25 @@ def render_run(status: RunStatus) -> None:
     )
 
 
+def render_latest(app_: App, symbols: list[str]) -> None:
+    """The newest stored bar of each symbol: what the run left in the lake."""
+    if not symbols:
+        return
+    table = Table(title="latest stored bars", title_justify="left")
+    for col in ("symbol", "date", "open", "high", "low", "close", "adj_close", "volume"):
+        table.add_column(col, justify="left" if col in ("symbol", "date") else "right")
+    for symbol in sorted(symbols):
+        rows = app_.read.bars(symbol, limit=1).table.to_pylist()
+        for r in rows:
+            table.add_row(
+                symbol,
+                str(r["date"]),
+                *(f"{r[c]:,.4f}" for c in ("open", "high", "low", "close", "adj_close")),
+                f"{r['volume']:,}",
+            )
+    out.print(table)
+
+
 def execute(app_: object, request: IngestRequest, total: int) -> RunStatus:
     """Publish the request on the embedded bus and deliver it, with a progress bar."""
     from barlake.demo import run_request
@@ -208,6 +227,7 @@ def run(
             EXIT_UNREACHABLE,
         )
     render_run(status)
+    render_latest(app_, [o.symbol for o in outcomes if o.status != "failed"])
     out.print(
         f"lake: {Path(s.lake_dir).resolve()}  ·  "
         f"show one: barlake show {wanted[0]} --lake {s.lake_dir}"
