@@ -23,6 +23,7 @@ import pytest
 
 from barlake.core.profile import build_inventory, build_profile
 from barlake.core.schema import SCHEMA_VERSION, actions_from_pylist, bars_from_pylist
+from conftest import weekdays
 
 FIXTURES = Path(__file__).parent / "fixtures" / "yahoo"
 AET = FIXTURES / "yfinance_tests_data" / "AET-L-1d-100x-error.csv"
@@ -91,15 +92,6 @@ def flat_bars(symbol: str, rows: list[tuple[date, float, int]]) -> pa.Table:
             for d, c, v in rows
         ],
     )
-
-
-def weekdays(start: date, count: int) -> list[date]:
-    out, d = [], start
-    while len(out) < count:
-        if d.weekday() < 5:
-            out.append(d)
-        d += timedelta(days=1)
-    return out
 
 
 # --------------------------------------------------------------------------- AET.L

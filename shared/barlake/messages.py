@@ -55,6 +55,18 @@ def _symbols(values: Any) -> tuple[str, ...]:
         raise BadMessage(str(exc)) from exc
 
 
+def _wire(message: Any) -> dict[str, Any]:
+    """A message dataclass as JSON-ready fields: tuples → lists, dates → ISO strings."""
+    out: dict[str, Any] = {}
+    for key, value in asdict(message).items():
+        if isinstance(value, tuple):
+            value = list(value)
+        elif isinstance(value, date):
+            value = value.isoformat()
+        out[key] = value
+    return out
+
+
 @dataclass(frozen=True)
 class IngestRequest:
     """Starts a run: the scheduler's daily tick, a backfill, or a manual run.
@@ -73,11 +85,7 @@ class IngestRequest:
     version: int = VERSION
 
     def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["symbols"] = list(self.symbols)
-        d["start"] = self.start.isoformat() if self.start else None
-        d["end"] = self.end.isoformat() if self.end else None
-        return d
+        return _wire(self)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> IngestRequest:
@@ -110,11 +118,7 @@ class IngestBatch:
     version: int = VERSION
 
     def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["symbols"] = list(self.symbols)
-        d["start"] = self.start.isoformat() if self.start else None
-        d["end"] = self.end.isoformat() if self.end else None
-        return d
+        return _wire(self)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> IngestBatch:
