@@ -166,3 +166,30 @@ def test_every_row_is_either_kept_or_quarantined(rows: list[tuple]) -> None:
     assert v.good.num_rows + v.quarantined.num_rows + v.provisional.num_rows == table.num_rows
     kept = v.good.column("date").to_pylist()
     assert kept == sorted(set(kept))
+
+
+def test_real_nse_year_placeholder_quarantined_special_sessions_kept() -> None:
+    """TCS.NS 2024-12-23 → 2025-12-22 as Yahoo served it (yf.download, auto_adjust=False)."""
+    import pandas as pd
+
+    df = pd.read_csv(
+        FIXTURES / "daily_weekly_pairs" / "TCS.NS" / "TCS.NS_daily_data.csv",
+        header=[0, 1],
+        index_col=0,
+        parse_dates=True,
+    )
+    df.columns = df.columns.get_level_values(0)
+    rows = [
+        (i.date(), r.Open, r.High, r.Low, r.Close, r["Adj Close"], int(r.Volume))
+        for i, r in df.iterrows()
+    ]
+    v = validate(bars("TCS.NS", rows), calendar=calendar_for("TCS.NS"), today=TODAY)
+    # Guru Nanak Jayanti (exchange closed): Yahoo's flat, zero-volume filler row.
+    assert [(r["date"], r["reason"]) for r in v.quarantined.to_pylist()] == [
+        (date(2025, 11, 5), "holiday_placeholder")
+    ]
+    kept = set(v.good.column("date").to_pylist())
+    # Budget-day Saturday and the Diwali Muhurat session traded: kept although XBOM lists
+    # them as closed. 2025-03-18 is a real session with a zero-volume copy: kept as Yahoo said.
+    assert {date(2025, 2, 1), date(2025, 10, 21), date(2025, 3, 18)} <= kept
+    assert v.good.num_rows == len(rows) - 1 == 249

@@ -292,11 +292,17 @@ def status(
     except NotFoundError as exc:
         fail(str(exc), EXIT_NOT_FOUND)
     done = len(st.batches)
+    state = "complete" if st.complete else "in progress"
     out.print(
-        f"run {st.run.run_id} ({st.run.kind}) · {done}/{len(st.run.batch_ids)} batches · "
-        f"{'complete' if st.complete else 'in progress'}"
+        f"run {st.run.run_id} ({st.run.kind}) · {done}/{len(st.run.batch_ids)} batches · {state}"
     )
     render_run(st)
+    inv = app_.read.inventory()
+    out.print(
+        f"lake: {inv['symbols']} symbols · {inv['rows']:,} daily bars · {inv['bytes']:,} bytes · "
+        f"stale {inv['stale']} · with gaps {inv['with_gaps']} · "
+        f"quarantined rows {inv['quarantined']}"
+    )
 
 
 @app.command()
