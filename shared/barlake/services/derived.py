@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 
 from barlake.core.aggregate import aggregate
 from barlake.core.calendar import calendar_for
-from barlake.core.codec import decode_daily, encode_periods
+from barlake.core.codec import decode_bars, decode_daily, encode_periods
 from barlake.core.layout import DERIVED_PREFIXES, period_name, profile_name, symbol_of_daily
 from barlake.core.profile import build_profile
 from barlake.messages import ObjectFinalized
@@ -102,7 +102,7 @@ class WeeklyService:
         obj = _read_exact(self.raw, event)
         if obj is None:
             return "stale"
-        bars, _ = decode_daily(obj.data)
+        bars = decode_bars(obj.data)  # the actions are not needed here
         if bars.num_rows == 0:
             return "empty"
         through = complete_through(symbol, bars.column("date")[-1].as_py())
