@@ -120,14 +120,28 @@ def test_run_from_a_replay_folder_then_status_and_show(tmp_path: Path) -> None:
         (["run", "--universe", "/nonexistent/file"], 2, "cannot read universe file"),
         (["run", "AAPL", "--source", "replay:/nonexistent"], 2, "replay folder not found"),
         (["show", "NOPE"], 4, "no bars for NOPE"),
-        (["show", "AAPL", "--interval", "5m"], 2, "interval must be one of 1d, 1wk, 1mo"),
+        (["show", "AAPL", "--interval", "5m"], 2, "--interval must be one of 1d, 1wk, 1mo, got"),
+        (
+            ["show", "AAPL", "--adjust", "dividends"],
+            2,
+            "--adjust must be one of split, total, none",
+        ),
         (["status"], 4, "no run yet"),
+        (["status", "--lake", "missing"], 4, "no lake at missing"),
+        (["show", "AAPL", "--lake", "missing"], 4, "no lake at missing"),
+        (["run", "AAPL", "--lake", "a-file"], 2, "is a file, not a folder"),
+        (["run", "--universe", "binary.txt"], 2, "is not UTF-8 text"),
     ],
 )
 def test_bad_input_is_one_line_and_a_documented_exit_code(
     tmp_path: Path, args: list[str], code: int, message: str
 ) -> None:
-    proc = barlake(*args, "--lake", str(tmp_path / "lake"), cwd=tmp_path)
+    (tmp_path / "lake").mkdir()  # an existing, empty lake
+    (tmp_path / "a-file").write_text("not a folder")
+    (tmp_path / "binary.txt").write_bytes(b"\xff\xfeA\x00")
+    if "--lake" not in args:
+        args = [*args, "--lake", str(tmp_path / "lake")]
+    proc = barlake(*args, cwd=tmp_path)
     assert proc.returncode == code
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("barlake: error: ") and message in lines[0]

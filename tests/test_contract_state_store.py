@@ -43,13 +43,25 @@ def test_symbol_registry_universes(state: StateStore) -> None:
 
 
 def test_run_ledger_completeness_from_batches(state: StateStore) -> None:
-    run = RunRecord("r1", "scheduled", T0, ("r1-b0", "r1-b1"), 3, {"universe": "default"})
+    run = RunRecord(
+        "r1",
+        "scheduled",
+        T0,
+        ("r1-b0", "r1-b1"),
+        3,
+        {"universe": "default"},
+        (("AAPL", "MSFT"), ("ZZZZ",)),
+    )
     assert state.create_run(run) is True
     assert state.create_run(run) is False  # idempotent
     ok = SymbolOutcome("AAPL", "ok", rows_written=10, rows_new=1, generation=5)
     state.record_batch(BatchRecord("r1", "r1-b0", T0, (ok,)))
     status = state.get_run("r1")
     assert status is not None and not status.complete
+    limited = SymbolOutcome("ZZZZ", "failed", error_kind="rate_limited", error="429")
+    state.record_batch(BatchRecord("r1", "r1-b1", T0, (limited,)))
+    status = state.get_run("r1")
+    assert status is not None and not status.complete  # a retryable failure is not done
     bad = SymbolOutcome("ZZZZ", "failed", error_kind="not_found", error="delisted")
     state.record_batch(BatchRecord("r1", "r1-b1", T0, (bad,)))
     state.record_batch(BatchRecord("r1", "r1-b1", T0, (bad,)))  # redelivered: same record
@@ -58,15 +70,22 @@ def test_run_ledger_completeness_from_batches(state: StateStore) -> None:
     assert [o.symbol for o in status.outcomes()] == ["AAPL", "ZZZZ"]
     assert status.outcomes()[0] == ok and status.outcomes()[1] == bad
     assert status.run.params == {"universe": "default"}
+    assert status.run.batch_symbols == (("AAPL", "MSFT"), ("ZZZZ",))
+    assert state.get_batch("r1", "r1-b1") == BatchRecord("r1", "r1-b1", T0, (bad,))
+    assert state.get_batch("r1", "nope") is None
     latest = state.latest_run()
     assert latest is not None and latest.run.run_id == "r1"
     assert state.get_run("nope") is None
 
 
-def test_quarantine_is_idempotent_per_row_and_run(state: StateStore) -> None:
+def test_quarantine_keeps_each_bad_row_once_with_the_run_that_first_saw_it(
+    state: StateStore,
+) -> None:
     rec = QuarantineRecord("AET.L", date(2022, 5, 3), "not_finite", {"open": None}, "r1")
     state.add_quarantine([rec, rec])
-    state.add_quarantine([rec])
+    state.add_quarantine(
+        [QuarantineRecord("AET.L", date(2022, 5, 3), "not_finite", {"open": None}, "r2")]
+    )
     assert state.quarantine("AET.L") == [rec]
     other_copy = QuarantineRecord("AET.L", date(2022, 5, 3), "not_finite", {"open": 1.0}, "r1")
     state.add_quarantine([other_copy])
@@ -79,8 +98,11 @@ def test_restatements_and_profiles(state: StateStore) -> None:
     state.record_restatement(r)
     state.record_restatement(r)
     assert state.restatements("GOOG") == [r]
-    state.put_profile("GOOG", {"symbol": "GOOG", "rows": 1})
-    state.put_profile("GOOG", {"symbol": "GOOG", "rows": 2})
-    assert state.get_profile("GOOG") == {"symbol": "GOOG", "rows": 2}
-    assert state.list_profiles() == [{"symbol": "GOOG", "rows": 2}]
+    state.put_profile("GOOG", {"symbol": "GOOG", "generation": 10, "rows": 1})
+    state.put_profile("GOOG", {"symbol": "GOOG", "generation": 20, "rows": 2})
+    state.put_profile(
+        "GOOG", {"symbol": "GOOG", "generation": 15, "rows": 9}
+    )  # a late, older build
+    assert state.get_profile("GOOG") == {"symbol": "GOOG", "generation": 20, "rows": 2}
+    assert state.list_profiles() == [{"symbol": "GOOG", "generation": 20, "rows": 2}]
     assert state.get_profile("NOPE") is None

@@ -50,6 +50,14 @@ def test_keys_round_trip_and_stay_in_their_prefix(symbol: str) -> None:
     assert layout.daily_name(symbol).count("/") == 1
 
 
+def test_only_the_canonical_key_names_a_symbol() -> None:
+    # Stray objects must not feed AAPL's weekly bars and profile.
+    assert layout.symbol_of_daily("daily/aapl.parquet") is None
+    assert layout.symbol_of_daily("daily/_41APL.parquet") is None
+    assert layout.symbol_of_daily("daily/_5egspc.parquet") is None
+    assert layout.symbol_of_daily("daily/_5EGSPC.parquet") == "^GSPC"
+
+
 def test_non_daily_names_are_not_symbols() -> None:
     assert layout.symbol_of_daily("weekly/AAPL.parquet") is None
     assert layout.symbol_of_daily("daily/x/AAPL.parquet") is None

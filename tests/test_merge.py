@@ -194,3 +194,49 @@ def test_volume_only_revision_does_not_need_full_refetch() -> None:
     found = classify_overlap(a, pa.Table.from_pylist(b, schema=a.schema))
     assert found is not None and found.kinds == ("volume_revision",)
     assert not found.needs_full_refetch
+
+
+@st.composite
+def ohlc_tables(draw: st.DrawFn) -> pa.Table:
+    """Realistic, non-flat bars: float32 prices, open/close inside [low, high]."""
+    n = draw(st.integers(1, 15))
+    rows = []
+    for i in range(n):
+        low = draw(st.floats(1, 500, width=32))
+        high = float(pa.scalar(low * draw(st.floats(1.0, 1.2)), pa.float32()).as_py())
+        o = draw(st.floats(low, high, width=32))
+        c = draw(st.floats(low, high, width=32))
+        adj = float(pa.scalar(c * draw(st.floats(0.5, 1.0)), pa.float32()).as_py())
+        rows.append((EPOCH + timedelta(days=i), o, high, low, c, adj, draw(st.integers(1, 10**9))))
+    return bars("T", rows)
+
+
+def scaled(t: pa.Table, price: float, adj: float, volume: float) -> pa.Table:
+    rows = t.to_pylist()
+    for r in rows:
+        for c in ("open", "high", "low", "close"):
+            r[c] = float(
+                pa.scalar(r[c] / price, pa.float32()).as_py()
+            )  # Yahoo re-rounds to float32
+        r["adj_close"] = float(pa.scalar(r["adj_close"] / price * adj, pa.float32()).as_py())
+        r["volume"] = round(r["volume"] * volume)
+    return pa.Table.from_pylist(rows, schema=t.schema)
+
+
+@given(ohlc_tables(), st.sampled_from([2.0, 3.0, 4.0, 10.0, 20.0, 0.5, 0.2, 1.5]))
+def test_any_split_of_any_history_is_classified_with_its_ratio(t: pa.Table, ratio: float) -> None:
+    found = classify_overlap(t, scaled(t, ratio, 1.0, ratio))
+    assert found is not None and found.kinds == ("split",)
+    assert found.evidence["split_ratio"] == pytest.approx(ratio, rel=1e-5)
+
+
+@given(ohlc_tables(), st.floats(0.90, 0.9999))
+def test_any_dividend_rescaling_is_classified_as_dividend(t: pa.Table, factor: float) -> None:
+    found = classify_overlap(t, scaled(t, 1.0, factor, 1.0))
+    assert found is not None and found.kinds == ("dividend",)
+    assert found.evidence["adj_close_factor"] == pytest.approx(factor, rel=1e-5)
+
+
+@given(ohlc_tables())
+def test_a_history_is_never_a_restatement_of_itself(t: pa.Table) -> None:
+    assert classify_overlap(t, t) is None

@@ -26,7 +26,7 @@ def test_request_and_batch_round_trip_through_json() -> None:
 
 def test_symbols_are_normalised_and_deduplicated() -> None:
     req = IngestRequest.from_json(
-        {"version": 1, "kind": "manual", "symbols": ["aapl", " AAPL ", "msft"]}
+        {"version": 1, "kind": "manual", "run_id": "m1", "symbols": ["aapl", " AAPL ", "msft"]}
     )
     assert req.symbols == ("AAPL", "MSFT")
 
@@ -57,6 +57,17 @@ def test_gcs_object_resource_is_accepted() -> None:
         (IngestRequest, {"version": 2}, "unsupported message version 2"),
         (IngestRequest, {"kind": "manual"}, "unsupported message version None"),
         (IngestRequest, {"version": 1, "kind": "weekly"}, "unknown request kind"),
+        (
+            IngestRequest,
+            {"version": 1, "kind": "backfill", "symbols": ["A"]},
+            "a backfill request needs a run_id",
+        ),
+        (IngestRequest, {"version": 1, "run_id": ["x"]}, "run_id must be a non-empty string"),
+        (IngestRequest, {"version": 1, "universe": ["u"]}, "universe must be a non-empty string"),
+        (IngestRequest, {"version": 1, "full": "false"}, "full must be true or false"),
+        (IngestRequest, ["not", "an", "object"], "a message must be a JSON object"),
+        (IngestBatch, "AAPL", "a message must be a JSON object"),
+        (ObjectFinalized, 42, "an object event must be a JSON object"),
         (IngestRequest, {"version": 1, "start": "2024-02-30"}, "start: not an ISO date"),
         (IngestRequest, {"version": 1, "start": "2024-02-01", "end": "2024-01-01"}, "is after end"),
         (IngestRequest, {"version": 1, "symbols": "AAPL"}, "symbols must be a list"),

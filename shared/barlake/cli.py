@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sqlite3
 import sys
 import tempfile
 import uuid
@@ -72,9 +73,11 @@ def parse_symbols(values: Iterable[str]) -> list[str]:
 
 def read_universe(path: str) -> list[str]:
     try:
-        lines = Path(path).read_text().splitlines()
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         fail(f"cannot read universe file {path}: {exc.strerror}")
+    except UnicodeDecodeError:
+        fail(f"universe file {path} is not UTF-8 text (one symbol per line)")
     return [s for line in lines if (s := line.split("#", 1)[0].strip())]
 
 
@@ -83,6 +86,16 @@ def settings(lake: str | None, **overrides: str | None) -> Settings:
         return Settings.from_env(lake_dir=lake, **overrides)  # type: ignore[arg-type]
     except ConfigError as exc:
         fail(str(exc))
+
+
+def open_lake(s: Settings, *, existing: bool = False) -> App:
+    """Wire the embedded app; `existing` (read commands) refuses to create a new lake."""
+    if existing and not Path(s.lake_dir).is_dir():
+        fail(f"no lake at {s.lake_dir} (run an ingest first, or pass --lake DIR)", EXIT_NOT_FOUND)
+    try:
+        return build_embedded(s)
+    except (OSError, sqlite3.Error) as exc:
+        fail(f"cannot open the lake at {s.lake_dir}: {exc}")
 
 
 def describe_restatement(kinds: Iterable[str], evidence: Mapping[str, Any]) -> str:
@@ -212,7 +225,7 @@ def run(
     s = settings(lake, provider=source)
     if s.provider.startswith("replay:") and not Path(s.provider.removeprefix("replay:")).is_dir():
         fail(f"replay folder not found: {s.provider.removeprefix('replay:')}")
-    app_ = build_embedded(s)
+    app_ = open_lake(s)
     run_id = f"manual-{uuid.uuid4().hex[:12]}"
     request = IngestRequest(
         kind="manual", run_id=run_id, symbols=tuple(wanted), start=first, end=last, full=full
@@ -232,7 +245,8 @@ def run(
         f"lake: {Path(s.lake_dir).resolve()}  ·  "
         f"show one: barlake show {wanted[0]} --lake {s.lake_dir}"
     )
-    raise typer.Exit(EXIT_FAILED if any(o.status == "failed" for o in outcomes) else EXIT_OK)
+    failed = any(o.status == "failed" for o in outcomes) or not status.complete
+    raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
 
 
 @app.command()
@@ -286,7 +300,7 @@ def status(
     """Show a run's completeness and per-symbol outcomes."""
     from barlake.services.read import NotFoundError
 
-    app_ = build_embedded(settings(lake))
+    app_ = open_lake(settings(lake), existing=True)
     try:
         st = app_.read.run(run_id)
     except NotFoundError as exc:
@@ -319,13 +333,18 @@ def show(
     lake: LakeOption = None,
 ) -> None:
     """Show stored bars (or the profile) of one symbol."""
-    from barlake.services.read import NotFoundError
+    from barlake.core.adjust import ADJUSTMENTS
+    from barlake.services.read import INTERVALS, NotFoundError
 
     sym = parse_symbols([symbol])[0]
     first, last = parse_date(start, "--start"), parse_date(end, "--end")
     if limit < 1:
         fail("--limit must be at least 1")
-    app_ = build_embedded(settings(lake))
+    if interval not in INTERVALS:
+        fail(f"--interval must be one of {', '.join(INTERVALS)}, got {interval!r}")
+    if adjust not in ADJUSTMENTS:
+        fail(f"--adjust must be one of {', '.join(ADJUSTMENTS)}, got {adjust!r}")
+    app_ = open_lake(settings(lake), existing=True)
     try:
         if profile:
             out.print_json(json.dumps(app_.read.profile(sym), default=str))
@@ -357,10 +376,10 @@ def show(
 
 
 def main() -> None:
-    # The run table reports every failure; library warnings (yfinance's cookie retries, our
-    # handlers' summaries) would only repeat them. BARLAKE_LOG_LEVEL=INFO shows them.
+    # The run table reports every failure (a dead-lettered batch shows as "run incomplete");
+    # library and handler logs would only repeat it. BARLAKE_LOG_LEVEL=INFO shows them.
     logging.basicConfig(
-        level=os.environ.get("BARLAKE_LOG_LEVEL", "ERROR").upper(),
+        level=os.environ.get("BARLAKE_LOG_LEVEL", "CRITICAL").upper(),
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:

@@ -107,6 +107,11 @@ class Settings:
                     f"{_var(name)}={getattr(self, name)!r} is not available in this build "
                     f"(choose from {', '.join(sorted(allowed))})"
                 )
+        lake = Path(self.lake_dir)
+        if lake.exists() and not lake.is_dir():
+            raise ConfigError(f"BARLAKE_LAKE_DIR={self.lake_dir!r} is a file, not a folder")
+        if self.sqlite_path and Path(self.sqlite_path).is_dir():
+            raise ConfigError(f"BARLAKE_SQLITE_PATH={self.sqlite_path!r} is a folder, not a file")
         if self.provider != "yahoo" and not self.provider.startswith("replay:"):
             raise ConfigError(
                 f"BARLAKE_PROVIDER must be yahoo or replay:DIR, got {self.provider!r}"

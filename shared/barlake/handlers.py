@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from barlake.messages import BadMessage, IngestBatch, IngestRequest, ObjectFinalized
+from barlake.ports import TransientError
 from barlake.services.dispatch import EmptyUniverseError
 
 if TYPE_CHECKING:
@@ -42,6 +43,11 @@ def ingest(app: App, data: Mapping[str, Any]) -> str | None:
         log.warning(
             "ingest %s: %d of %d symbols failed", batch.batch_id, len(failed), len(record.outcomes)
         )
+    retry = [o.symbol for o in record.outcomes if o.retryable]
+    if retry:
+        # Recorded first, then raised: the message comes back (idempotent) until the retry
+        # policy gives up and dead-letters it; the run stays incomplete meanwhile.
+        raise TransientError(f"batch {batch.batch_id}: retryable failures for {', '.join(retry)}")
     return batch.batch_id
 
 

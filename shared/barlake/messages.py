@@ -29,7 +29,9 @@ class BadMessage(ValueError):
     """A message that can never be processed (unknown version, bad field): do not retry."""
 
 
-def _version(data: Mapping[str, Any]) -> None:
+def _version(data: Any) -> None:
+    if not isinstance(data, Mapping):
+        raise BadMessage(f"a message must be a JSON object, got {type(data).__name__}")
     v = data.get("version")
     if v != VERSION:
         raise BadMessage(f"unsupported message version {v!r} (this code speaks {VERSION})")
@@ -42,6 +44,24 @@ def _date(value: Any, name: str) -> date | None:
         return date.fromisoformat(str(value))
     except ValueError as exc:
         raise BadMessage(f"{name}: not an ISO date: {value!r}") from exc
+
+
+def _text(data: Mapping[str, Any], name: str, required: bool = False) -> str | None:
+    value = data.get(name)
+    if value is None:
+        if required:
+            raise BadMessage(f"missing field {name!r}")
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise BadMessage(f"{name} must be a non-empty string")
+    return value
+
+
+def _flag(data: Mapping[str, Any], name: str) -> bool:
+    value = data.get(name, False)
+    if not isinstance(value, bool):
+        raise BadMessage(f"{name} must be true or false, got {value!r}")
+    return value
 
 
 def _symbols(values: Any) -> tuple[str, ...]:
@@ -96,14 +116,18 @@ class IngestRequest:
         start, end = _date(data.get("start"), "start"), _date(data.get("end"), "end")
         if start and end and start > end:
             raise BadMessage(f"start {start} is after end {end}")
+        run_id = _text(data, "run_id")
+        if run_id is None and kind != "scheduled":
+            # Without an id a redelivered backfill would start a second run.
+            raise BadMessage(f"a {kind} request needs a run_id")
         return cls(
             kind=kind,
-            run_id=data.get("run_id"),
+            run_id=run_id,
             symbols=_symbols(data.get("symbols")),
-            universe=data.get("universe"),
+            universe=_text(data, "universe"),
             start=start,
             end=end,
-            full=bool(data.get("full", False)),
+            full=_flag(data, "full"),
         )
 
 
@@ -123,17 +147,13 @@ class IngestBatch:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> IngestBatch:
         _version(data)
-        try:
-            run_id, batch_id = str(data["run_id"]), str(data["batch_id"])
-        except KeyError as exc:
-            raise BadMessage(f"missing field {exc}") from exc
         return cls(
-            run_id=run_id,
-            batch_id=batch_id,
+            run_id=_text(data, "run_id", required=True) or "",
+            batch_id=_text(data, "batch_id", required=True) or "",
             symbols=_symbols(data.get("symbols")),
             start=_date(data.get("start"), "start"),
             end=_date(data.get("end"), "end"),
-            full=bool(data.get("full", False)),
+            full=_flag(data, "full"),
         )
 
 
@@ -153,6 +173,8 @@ class ObjectFinalized:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ObjectFinalized:
         """Accepts our own message and GCS's object resource (generation is a string there)."""
+        if not isinstance(data, Mapping):
+            raise BadMessage(f"an object event must be a JSON object, got {type(data).__name__}")
         try:
             return cls(
                 bucket=str(data["bucket"]),

@@ -15,6 +15,14 @@ from typing import Any, Protocol, runtime_checkable
 
 import pyarrow as pa
 
+# --------------------------------------------------------------------------- errors
+
+
+class TransientError(RuntimeError):
+    """Worth retrying later (a lost race, storage not yet consistent, a 5xx): services let it
+    propagate so the message is redelivered; everything else is recorded and acknowledged."""
+
+
 # --------------------------------------------------------------------------- object store
 
 
@@ -104,12 +112,16 @@ class SymbolRecord:
 
 @dataclass(frozen=True)
 class RunRecord:
+    """A run, fixed at creation: which batches exist and which symbols each one holds, so a
+    redelivered request republishes exactly the same batches whatever the registry says now."""
+
     run_id: str
     kind: str  # "scheduled" | "backfill" | "manual"
     created_at: datetime
     batch_ids: tuple[str, ...]
     symbols: int
     params: Mapping[str, Any] = field(default_factory=dict)
+    batch_symbols: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -127,6 +139,10 @@ class SymbolOutcome:
     error: str | None = None
     restatement: Mapping[str, Any] | None = None
 
+    @property
+    def retryable(self) -> bool:
+        return self.status == "failed" and self.error_kind in {k.value for k in RETRYABLE}
+
 
 @dataclass(frozen=True)
 class BatchRecord:
@@ -143,7 +159,8 @@ class RunStatus:
 
     @property
     def complete(self) -> bool:
-        done = {b.batch_id for b in self.batches}
+        """Every batch recorded, and none still waiting on a retryable failure."""
+        done = {b.batch_id for b in self.batches if not any(o.retryable for o in b.outcomes)}
         return all(b in done for b in self.run.batch_ids)
 
     def outcomes(self) -> list[SymbolOutcome]:
@@ -184,16 +201,20 @@ class StateStore(Protocol):
         ...
 
     def record_batch(self, batch: BatchRecord) -> None:
-        """Idempotent: recording the same batch again replaces it."""
+        """Store the batch's record, replacing any earlier one (callers combine outcomes
+        first: see barlake.services.ingest.combine_outcomes)."""
         ...
+
+    def get_batch(self, run_id: str, batch_id: str) -> BatchRecord | None: ...
 
     def get_run(self, run_id: str) -> RunStatus | None: ...
 
     def latest_run(self) -> RunStatus | None: ...
 
     def add_quarantine(self, records: Sequence[QuarantineRecord]) -> None:
-        """Idempotent on (symbol, date, reason, run_id, row): a redelivery adds nothing, while
-        two different rows for one date (a duplicated date) are both kept."""
+        """Idempotent on (symbol, date, reason, row): the same bad row seen again (by the next
+        run's overlap, or a redelivery) adds nothing and keeps the run that first saw it; two
+        different rows for one date (a duplicated date) are both kept."""
         ...
 
     def quarantine(self, symbol: str) -> list[QuarantineRecord]: ...
@@ -202,7 +223,10 @@ class StateStore(Protocol):
 
     def restatements(self, symbol: str) -> list[RestatementRecord]: ...
 
-    def put_profile(self, symbol: str, profile: Mapping[str, Any]) -> None: ...
+    def put_profile(self, symbol: str, profile: Mapping[str, Any]) -> None:
+        """Keep the profile unless the stored one has a higher `generation` (a late build of
+        an older object never overwrites a newer profile)."""
+        ...
 
     def get_profile(self, symbol: str) -> Mapping[str, Any] | None: ...
 

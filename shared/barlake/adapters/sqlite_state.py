@@ -32,17 +32,19 @@ CREATE TABLE IF NOT EXISTS symbols (
     symbol TEXT PRIMARY KEY, universes TEXT NOT NULL, tags TEXT NOT NULL, active INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, kind TEXT NOT NULL, created_at TEXT NOT NULL,
-    batch_ids TEXT NOT NULL, symbols INTEGER NOT NULL, params TEXT NOT NULL);
+    batch_ids TEXT NOT NULL, symbols INTEGER NOT NULL, params TEXT NOT NULL,
+    batch_symbols TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS batches (
     run_id TEXT NOT NULL, batch_id TEXT NOT NULL, finished_at TEXT NOT NULL, outcomes TEXT NOT NULL,
     PRIMARY KEY (run_id, batch_id));
 CREATE TABLE IF NOT EXISTS quarantine (
     symbol TEXT NOT NULL, date TEXT NOT NULL, reason TEXT NOT NULL, run_id TEXT NOT NULL,
-    row TEXT NOT NULL, PRIMARY KEY (symbol, date, reason, run_id, row));
+    row TEXT NOT NULL, PRIMARY KEY (symbol, date, reason, row));
 CREATE TABLE IF NOT EXISTS restatements (
     symbol TEXT NOT NULL, run_id TEXT NOT NULL, detected_at TEXT NOT NULL, kinds TEXT NOT NULL,
     evidence TEXT NOT NULL, PRIMARY KEY (symbol, run_id));
-CREATE TABLE IF NOT EXISTS profiles (symbol TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS profiles (
+    symbol TEXT PRIMARY KEY, generation INTEGER NOT NULL, body TEXT NOT NULL);
 """
 
 
@@ -97,7 +99,8 @@ class SqliteStateStore:
     # -- runs
     def create_run(self, run: RunRecord) -> bool:
         rows = self._exec(
-            "INSERT INTO runs VALUES (?,?,?,?,?,?) ON CONFLICT(run_id) DO NOTHING RETURNING run_id",
+            "INSERT INTO runs VALUES (?,?,?,?,?,?,?) "
+            "ON CONFLICT(run_id) DO NOTHING RETURNING run_id",
             (
                 run.run_id,
                 run.kind,
@@ -105,6 +108,7 @@ class SqliteStateStore:
                 _json(list(run.batch_ids)),
                 run.symbols,
                 _json(dict(run.params)),
+                _json([list(b) for b in run.batch_symbols]),
             ),
         )
         return bool(rows)
@@ -121,8 +125,17 @@ class SqliteStateStore:
             ),
         )
 
+    @staticmethod
+    def _batch(run_id: str, batch_id: str, finished_at: str, outcomes: str) -> BatchRecord:
+        return BatchRecord(
+            run_id,
+            batch_id,
+            datetime.fromisoformat(finished_at),
+            tuple(SymbolOutcome(**o) for o in json.loads(outcomes)),
+        )
+
     def _status(self, row: tuple) -> RunStatus:
-        run_id, kind, created_at, batch_ids, symbols, params = row
+        run_id, kind, created_at, batch_ids, symbols, params, batch_symbols = row
         run = RunRecord(
             run_id,
             kind,
@@ -130,21 +143,20 @@ class SqliteStateStore:
             tuple(json.loads(batch_ids)),
             symbols,
             json.loads(params),
+            tuple(tuple(b) for b in json.loads(batch_symbols)),
         )
-        batches = tuple(
-            BatchRecord(
-                run_id,
-                b,
-                datetime.fromisoformat(f),
-                tuple(SymbolOutcome(**o) for o in json.loads(outs)),
-            )
-            for b, f, outs in self._exec(
-                "SELECT batch_id, finished_at, outcomes FROM batches "
-                "WHERE run_id=? ORDER BY batch_id",
-                (run_id,),
-            )
+        rows = self._exec(
+            "SELECT batch_id, finished_at, outcomes FROM batches WHERE run_id=? ORDER BY batch_id",
+            (run_id,),
         )
-        return RunStatus(run, batches)
+        return RunStatus(run, tuple(self._batch(run_id, *r) for r in rows))
+
+    def get_batch(self, run_id: str, batch_id: str) -> BatchRecord | None:
+        rows = self._exec(
+            "SELECT finished_at, outcomes FROM batches WHERE run_id=? AND batch_id=?",
+            (run_id, batch_id),
+        )
+        return self._batch(run_id, batch_id, *rows[0]) if rows else None
 
     def get_run(self, run_id: str) -> RunStatus | None:
         rows = self._exec("SELECT * FROM runs WHERE run_id=?", (run_id,))
@@ -157,7 +169,7 @@ class SqliteStateStore:
     # -- quarantine and restatements
     def add_quarantine(self, records: Sequence[QuarantineRecord]) -> None:
         self._many(
-            "INSERT OR REPLACE INTO quarantine VALUES (?,?,?,?,?)",
+            "INSERT OR IGNORE INTO quarantine VALUES (?,?,?,?,?)",
             [
                 (r.symbol, r.date.isoformat(), r.reason, r.run_id, _json(dict(r.row)))
                 for r in records
@@ -202,7 +214,12 @@ class SqliteStateStore:
 
     # -- profiles
     def put_profile(self, symbol: str, profile: Mapping[str, Any]) -> None:
-        self._exec("INSERT OR REPLACE INTO profiles VALUES (?,?)", (symbol, _json(dict(profile))))
+        self._exec(
+            "INSERT INTO profiles VALUES (?,?,?) ON CONFLICT(symbol) DO UPDATE SET "
+            "generation=excluded.generation, body=excluded.body "
+            "WHERE excluded.generation >= profiles.generation",
+            (symbol, int(profile.get("generation", 0)), _json(dict(profile))),
+        )
 
     def get_profile(self, symbol: str) -> Mapping[str, Any] | None:
         rows = self._exec("SELECT body FROM profiles WHERE symbol=?", (symbol,))

@@ -50,6 +50,9 @@ def symbol_of_daily(name: str) -> str | None:
     if "/" in key:
         return None
     try:
-        return normalize_symbol(key_symbol(key))
+        symbol = normalize_symbol(key_symbol(key))
     except ValueError:
         return None
+    # Only the canonical key names a symbol: daily/aapl.parquet or daily/_41APL.parquet are
+    # stray objects, not AAPL, and must not feed AAPL's derived outputs.
+    return symbol if symbol_key(symbol) == key else None

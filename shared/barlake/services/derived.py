@@ -23,10 +23,10 @@ from barlake.core.codec import decode_bars, decode_daily, encode_periods
 from barlake.core.layout import DERIVED_PREFIXES, period_name, profile_name, symbol_of_daily
 from barlake.core.profile import build_profile
 from barlake.messages import ObjectFinalized
-from barlake.ports import ObjectStore, PreconditionFailed, StateStore, StoredObject
+from barlake.ports import ObjectStore, PreconditionFailed, StateStore, StoredObject, TransientError
 
 
-class SourceNotYetVisibleError(RuntimeError):
+class SourceNotYetVisibleError(TransientError):
     """The event names a generation newer than the store shows: retry later (transient)."""
 
 
@@ -74,7 +74,7 @@ def _write_if_newer(
             return True
         except PreconditionFailed:
             continue
-    raise RuntimeError(f"{name}: repeated conflicts writing a derived object")
+    raise TransientError(f"{name}: repeated conflicts writing a derived object")
 
 
 def complete_through(symbol: str, last: date) -> date:

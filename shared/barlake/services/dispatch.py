@@ -1,18 +1,18 @@
 """Dispatch: turn one ingest request into a run record and batches of symbols.
 
 Idempotent under redelivery: the run id is the request's (a scheduled tick is named after its
-UTC day, so two ticks on one day are one run), batch ids are the run id plus an index over the
-sorted symbols, and batches already recorded as done are not sent again. The run record is
-created once; a redelivered request finds it and republishes only the unfinished batches, which
-also heals a dispatch that died halfway through publishing.
+UTC day, so two ticks on one day are one run; backfill and manual requests must carry one).
+The run record is created once and fixes the batches — their ids and the symbols of each — so
+a redelivered request republishes exactly those batches, never a re-chunking of a universe that
+may have changed since, and skips the ones already done. That also heals a dispatch that died
+halfway through publishing.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from barlake.messages import INGEST_BATCHES, IngestBatch, IngestRequest
 from barlake.ports import EventBus, RunRecord, StateStore, SymbolRecord
@@ -35,11 +35,38 @@ class DispatchService:
     def run_id_for(self, request: IngestRequest) -> str:
         if request.run_id:
             return request.run_id
-        if request.kind == "scheduled":
-            return f"scheduled-{self.clock().date().isoformat()}"
-        return f"{request.kind}-{uuid.uuid4().hex[:12]}"
+        return f"scheduled-{self.clock().date().isoformat()}"  # messages enforce the rest
 
     def handle(self, request: IngestRequest) -> RunRecord:
+        run_id = self.run_id_for(request)
+        existing = self.state.get_run(run_id)
+        if existing is None:
+            run = self._create(run_id, request)
+            done: set[str] = set()
+        else:
+            run = existing.run
+            done = {
+                b.batch_id for b in existing.batches if not any(o.retryable for o in b.outcomes)
+            }
+        params = run.params
+        start, end = params.get("start"), params.get("end")
+        for batch_id, symbols in zip(run.batch_ids, run.batch_symbols, strict=True):
+            if batch_id in done:
+                continue
+            message = IngestBatch(
+                run_id,
+                batch_id,
+                symbols,
+                date.fromisoformat(start) if start else None,
+                date.fromisoformat(end) if end else None,
+                bool(params.get("full")),
+            )
+            self.bus.publish(
+                self.topic, message.to_json(), {"run_id": run_id, "batch_id": batch_id}
+            )
+        return run
+
+    def _create(self, run_id: str, request: IngestRequest) -> RunRecord:
         universe = request.universe or DEFAULT_UNIVERSE
         if request.symbols:
             self._register(request.symbols, universe)
@@ -48,38 +75,25 @@ class DispatchService:
             symbols = [r.symbol for r in self.state.list_symbols(universe)]
         if not symbols:
             raise EmptyUniverseError(f"universe {universe!r} has no active symbols")
-        run_id = self.run_id_for(request)
         chunks = [symbols[i : i + self.batch_size] for i in range(0, len(symbols), self.batch_size)]
-        batch_ids = tuple(f"{run_id}-b{i:05d}" for i in range(len(chunks)))
         run = RunRecord(
             run_id=run_id,
             kind=request.kind,
             created_at=self.clock(),
-            batch_ids=batch_ids,
+            batch_ids=tuple(f"{run_id}-b{i:05d}" for i in range(len(chunks))),
             symbols=len(symbols),
             params={
                 "universe": universe,
-                "start": request.start,
-                "end": request.end,
+                "start": request.start.isoformat() if request.start else None,
+                "end": request.end.isoformat() if request.end else None,
                 "full": request.full,
             },
+            batch_symbols=tuple(tuple(c) for c in chunks),
         )
-        if not self.state.create_run(run):
-            existing = self.state.get_run(run_id)
-            assert existing is not None
-            run = existing.run
-            done = {b.batch_id for b in existing.batches}
-        else:
-            done = set()
-        for batch_id, chunk in zip(batch_ids, chunks, strict=True):
-            if batch_id in done or batch_id not in run.batch_ids:
-                continue
-            message = IngestBatch(
-                run_id, batch_id, tuple(chunk), request.start, request.end, request.full
-            )
-            self.bus.publish(
-                self.topic, message.to_json(), {"run_id": run_id, "batch_id": batch_id}
-            )
+        if not self.state.create_run(run):  # a concurrent delivery created it first
+            winner = self.state.get_run(run_id)
+            assert winner is not None
+            return winner.run
         return run
 
     def _register(self, symbols: tuple[str, ...], universe: str) -> None:

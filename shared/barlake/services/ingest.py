@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -51,6 +52,7 @@ from barlake.ports import (
     RestatementRecord,
     StateStore,
     SymbolOutcome,
+    TransientError,
 )
 
 log = logging.getLogger(__name__)
@@ -61,7 +63,7 @@ Clock = Callable[[], datetime]
 _EARLIEST_TZ_AHEAD = timedelta(hours=14)
 
 
-class WriteConflictError(RuntimeError):
+class WriteConflictError(TransientError):
     """Gave up after repeated generation conflicts (transient: the message is retried)."""
 
 
@@ -97,51 +99,101 @@ class IngestService:
 
     # ------------------------------------------------------------------ the batch
     def handle(self, batch: IngestBatch) -> BatchRecord:
-        now = self.clock()
-        stored = {s: self.load(s) for s in batch.symbols}
-        starts = {s: self._fetch_start(s, stored[s], batch) for s in batch.symbols}
-        groups: dict[date | None, list[str]] = defaultdict(list)
-        for symbol in batch.symbols:
-            groups[starts[symbol]].append(symbol)
-        fetched: dict[str, FetchResult] = {}
-        for start, symbols in groups.items():
-            fetched.update(self._fetch(symbols, start, batch.end))
+        """Ingest every symbol of the batch and record the outcomes.
 
-        # First pass: validate and classify; collect the symbols whose history was restated.
-        plans: dict[str, _Plan] = {}
-        refetch: dict[date | None, list[str]] = defaultdict(list)
+        One symbol's trouble never sinks the others: a transient failure (a lost race, a
+        provider outage) becomes a retryable `failed` outcome, anything else a permanent one.
+        The record is combined with any earlier delivery's, so a redelivery never erases what
+        an earlier attempt achieved. Callers redeliver while `record` has retryable outcomes.
+        """
+        now = self.clock()
+        outcomes: dict[str, SymbolOutcome] = {}
+        stored: dict[str, Stored | None] = {}
+        windows: dict[str, tuple[date | None, date | None]] = {}
         for symbol in batch.symbols:
-            plan = self._plan(symbol, stored[symbol], fetched[symbol], now)
-            plans[symbol] = plan
-            if plan.restatement is not None and plan.restatement.needs_full_refetch:
-                base = stored[symbol]
-                first = base.bars.column("date")[0].as_py() if base and base.bars.num_rows else None
-                start = (
-                    min(d for d in (first, batch.start) if d) if (first or batch.start) else None
-                )
-                refetch[start].append(symbol)
-        for start, symbols in refetch.items():
-            for symbol, full in self._fetch(symbols, start, batch.end).items():
+            with self._guard(symbol, outcomes, "reading the stored object"):
+                stored[symbol] = self.load(symbol)
+                windows[symbol] = self._window(symbol, stored[symbol], batch)
+        fetched = self._fetch_windows(windows)
+
+        plans: dict[str, _Plan] = {}
+        refetch: dict[str, tuple[date | None, date | None]] = {}
+        for symbol, result in fetched.items():
+            with self._guard(symbol, outcomes, "validating"):
+                plan = plans[symbol] = self._plan(symbol, stored[symbol], result, now)
+                if plan.restatement is not None and plan.restatement.needs_full_refetch:
+                    refetch[symbol] = (self._history_start(stored[symbol], batch), None)
+        for symbol, full in self._fetch_windows(refetch).items():
+            with self._guard(symbol, outcomes, "validating the full history"):
                 plans[symbol].attach_full_history(full, self._validate(symbol, full, now))
 
-        outcomes = []
-        for symbol in batch.symbols:
-            outcome = self._commit(symbol, plans[symbol], stored[symbol], batch.run_id, now)
-            outcomes.append(outcome)
-            if self.on_outcome is not None:
+        for symbol, plan in plans.items():
+            if symbol in outcomes:
+                continue
+            with self._guard(symbol, outcomes, "writing"):
+                outcomes[symbol] = self._commit(symbol, plan, stored[symbol], batch.run_id, now)
+        record = BatchRecord(
+            batch.run_id, batch.batch_id, now, tuple(outcomes[s] for s in batch.symbols)
+        )
+        if self.on_outcome is not None:
+            for outcome in record.outcomes:
                 self.on_outcome(outcome)
-        record = BatchRecord(batch.run_id, batch.batch_id, now, tuple(outcomes))
+        record = combine_outcomes(self.state.get_batch(batch.run_id, batch.batch_id), record)
         self.state.record_batch(record)
         return record
 
-    def _fetch_start(self, symbol: str, stored: Stored | None, batch: IngestBatch) -> date | None:
+    @contextmanager
+    def _guard(self, symbol: str, outcomes: dict[str, SymbolOutcome], step: str) -> Iterator[None]:
+        """Turn one symbol's exception into that symbol's failed outcome."""
+        try:
+            yield
+        except TransientError as exc:
+            log.warning("%s: transient failure while %s: %s", symbol, step, exc)
+            outcomes[symbol] = SymbolOutcome(
+                symbol, "failed", error_kind=ErrorKind.TRANSIENT.value, error=f"{step}: {exc}"
+            )
+        except Exception as exc:
+            log.exception("%s: failed while %s", symbol, step)
+            outcomes[symbol] = SymbolOutcome(
+                symbol,
+                "failed",
+                error_kind="internal",
+                error=f"{step}: {type(exc).__name__}: {exc}",
+            )
+
+    def _window(
+        self, symbol: str, stored: Stored | None, batch: IngestBatch
+    ) -> tuple[date | None, date | None]:
+        """What to fetch. For a stored symbol the window always reaches the stored tail minus
+        the overlap, whatever start/end the request gave, so every fetch can notice a
+        restatement before its rows are merged."""
         if batch.full or stored is None or stored.bars.num_rows == 0:
-            return batch.start or self.default_start
-        first = stored.bars.column("date")[0].as_py()
+            return batch.start or self.default_start, batch.end
         last = stored.bars.column("date")[-1].as_py()
-        if batch.start is not None and batch.start < first:
-            return batch.start  # a backfill reaching further back than what we hold
-        return calendar_for(symbol).session_offset(last, -self.overlap_sessions)
+        start = calendar_for(symbol).session_offset(last, -self.overlap_sessions)
+        if batch.start is not None:
+            start = min(start, batch.start)  # a backfill reaching further back
+        end = batch.end if batch.end is not None and batch.end > last else None
+        return start, end
+
+    def _history_start(self, stored: Stored | None, batch: IngestBatch) -> date | None:
+        """Where a full refetch after a restatement starts: the first stored day (or the
+        request's start, if earlier). It always runs to today: replacing only part of the
+        history would leave days at two price scales."""
+        first = stored.bars.column("date")[0].as_py() if stored and stored.bars.num_rows else None
+        candidates = [d for d in (first, batch.start) if d is not None]
+        return min(candidates) if candidates else None
+
+    def _fetch_windows(
+        self, windows: dict[str, tuple[date | None, date | None]]
+    ) -> dict[str, FetchResult]:
+        groups: dict[tuple[date | None, date | None], list[str]] = defaultdict(list)
+        for symbol, window in windows.items():
+            groups[window].append(symbol)
+        fetched: dict[str, FetchResult] = {}
+        for (start, end), symbols in groups.items():
+            fetched.update(self._fetch(symbols, start, end))
+        return fetched
 
     def _fetch(
         self, symbols: Sequence[str], start: date | None, end: date | None
@@ -186,19 +238,33 @@ class IngestService:
                     for r in quarantined
                 ]
             )
+        restatement = plan.restatement
+        if restatement is not None:
+            # Recorded before the write: if we die after writing, the redelivery finds the
+            # object already healed and would otherwise never say why it changed.
+            self.state.record_restatement(
+                RestatementRecord(symbol, now, restatement.kinds, restatement.evidence, run_id)
+            )
         name = daily_name(symbol)
+        provisional = plan.checked.provisional.num_rows
         for attempt in range(self.max_write_attempts):
             if attempt:
                 base = self.load(symbol)  # lost a race: merge into what the winner wrote
+                if plan.full is None and base is not None:
+                    # The winner may have restated the history our rows were checked against.
+                    again = classify_overlap(base.bars, plan.checked.good)
+                    if again is not None and again.needs_full_refetch:
+                        raise TransientError(
+                            f"history restated concurrently ({'+'.join(again.kinds)}); "
+                            "refetch on retry"
+                        )
             base_bars = base.bars if base else empty_bars()
             base_actions = base.actions if base else empty_actions()
             bars, actions = plan.apply(base_bars, base_actions)
-            provisional = plan.checked.provisional.num_rows
             if base is not None and bars_equal(bars, base_bars) and actions.equals(base_actions):
-                status = "unchanged"
                 return SymbolOutcome(
                     symbol,
-                    status,
+                    "unchanged",
                     rows_quarantined=len(quarantined),
                     provisional_skipped=provisional,
                     generation=base.generation,
@@ -220,11 +286,6 @@ class IngestService:
             except PreconditionFailed:
                 log.info("%s: generation conflict, re-reading and merging again", symbol)
                 continue
-            restatement = plan.restatement
-            if restatement is not None:
-                self.state.record_restatement(
-                    RestatementRecord(symbol, now, restatement.kinds, restatement.evidence, run_id)
-                )
             return SymbolOutcome(
                 symbol,
                 "restated" if restatement is not None else "ok",
@@ -238,6 +299,24 @@ class IngestService:
         raise WriteConflictError(
             f"{symbol}: {self.max_write_attempts} generation conflicts in a row"
         )
+
+
+_RANK = {"failed": 0, "unchanged": 1, "ok": 2, "restated": 2}
+
+
+def combine_outcomes(previous: BatchRecord | None, new: BatchRecord) -> BatchRecord:
+    """Per symbol, keep what the stronger delivery achieved: a write (ok/restated) beats
+    "unchanged", which beats "failed"; on a tie the newer delivery wins. A redelivered batch
+    then never turns a write into "unchanged", nor a success into a later rate-limit failure.
+    """
+    if previous is None:
+        return new
+    before = {o.symbol: o for o in previous.outcomes}
+    kept = []
+    for o in new.outcomes:
+        old = before.get(o.symbol)
+        kept.append(old if old is not None and _RANK[old.status] > _RANK[o.status] else o)
+    return BatchRecord(new.run_id, new.batch_id, new.finished_at, tuple(kept))
 
 
 @dataclass
@@ -267,6 +346,12 @@ class _Plan:
                     self.full.error.kind,
                     f"restatement {'+'.join(self.restatement.kinds)} found; "
                     f"full history refetch failed: {self.full.error.message}",
+                )
+            if self.full_checked is None or self.full_checked.good.num_rows == 0:
+                return ProviderError(
+                    ErrorKind.NO_DATA,
+                    f"restatement {'+'.join(self.restatement.kinds)} found; "
+                    "the full history refetched has no valid rows",
                 )
         return None
 
