@@ -23,7 +23,14 @@ from barlake.core.codec import decode_bars, decode_daily, encode_periods
 from barlake.core.layout import DERIVED_PREFIXES, period_name, profile_name, symbol_of_daily
 from barlake.core.profile import build_profile
 from barlake.messages import ObjectFinalized
-from barlake.ports import ObjectStore, PreconditionFailed, StateStore, StoredObject, TransientError
+from barlake.ports import (
+    ObjectInfo,
+    ObjectStore,
+    PreconditionFailed,
+    StateStore,
+    StoredObject,
+    TransientError,
+)
 
 
 class SourceNotYetVisibleError(TransientError):
@@ -50,9 +57,13 @@ def _read_exact(raw: ObjectStore, event: ObjectFinalized) -> StoredObject | None
     return obj if obj is not None and obj.info.generation == event.generation else None
 
 
+def _source_generation(info: ObjectInfo | None) -> int:
+    """The raw generation a derived object was built from (-1: none yet)."""
+    return int(info.metadata.get("source_generation", -1)) if info is not None else -1
+
+
 def _built_from(store: ObjectStore, name: str) -> int:
-    current = store.stat(name)
-    return int(current.metadata.get("source_generation", -1)) if current is not None else -1
+    return _source_generation(store.stat(name))
 
 
 def _write_if_newer(
@@ -61,10 +72,7 @@ def _write_if_newer(
     """Write unless the derived object already reflects this or a newer raw generation."""
     for _ in range(8):
         current = store.stat(name)
-        if (
-            current is not None
-            and int(current.metadata.get("source_generation", -1)) >= source_generation
-        ):
+        if _source_generation(current) >= source_generation:
             return False
         meta = {"source_generation": str(source_generation), "content_type": content_type}
         try:
