@@ -14,11 +14,10 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from barlake.config import App, Settings, build_embedded
+from barlake.config import App, Settings, build_embedded, run_embedded
 from barlake.core.codec import encode_daily
 from barlake.core.layout import daily_name
 from barlake.core.schema import empty_actions
-from barlake.demo import run_request
 from barlake.messages import DEAD_LETTER, IngestBatch, IngestRequest
 from barlake.ports import (
     BatchRecord,
@@ -110,7 +109,7 @@ def closes(app: App, symbol: str) -> list[tuple[date, float, int]]:
 
 
 def run(app: App, run_id: str, *symbols: str, **kw: Any) -> Any:
-    return run_request(app, IngestRequest(kind="backfill", run_id=run_id, symbols=symbols, **kw))
+    return run_embedded(app, IngestRequest(kind="backfill", run_id=run_id, symbols=symbols, **kw))
 
 
 def outcome(status: Any, symbol: str) -> SymbolOutcome:

@@ -17,11 +17,10 @@ import pytest
 
 from barlake.adapters.replay_provider import ReplayProvider
 from barlake.adapters.yahoo_chart import load_chart
-from barlake.config import App, Settings, build_embedded
+from barlake.config import App, Settings, build_embedded, run_embedded
 from barlake.core.codec import decode_periods, encode_daily
 from barlake.core.layout import daily_name, period_name, profile_name
 from barlake.core.merge import bars_equal
-from barlake.demo import run_request
 from barlake.messages import RAW_OBJECT_FINALIZED, IngestBatch, IngestRequest, ObjectFinalized
 from barlake.ports import RunStatus
 from barlake.services.ingest import IngestService
@@ -57,7 +56,7 @@ _runs = iter(range(10**6))
 
 def ingest(app: App, *symbols: str, **kw: object) -> RunStatus:
     request = IngestRequest(kind="manual", run_id=f"run-{next(_runs)}", symbols=symbols, **kw)  # type: ignore[arg-type]
-    return run_request(app, request)
+    return run_embedded(app, request)
 
 
 def outcome(status: RunStatus, symbol: str) -> object:
@@ -415,13 +414,13 @@ def test_dispatch_batches_and_redelivered_request_is_one_run(tmp_path: Path) -> 
     request = IngestRequest(
         kind="backfill", run_id="bf-1", symbols=("EEE", "AAA", "CCC", "BBB", "DDD")
     )
-    status = run_request(app, request)
+    status = run_embedded(app, request)
     assert status.run.batch_ids == ("bf-1-b00000", "bf-1-b00001", "bf-1-b00002")
     assert [b.outcomes[0].symbol for b in status.batches] == ["AAA", "CCC", "EEE"]
     assert status.complete and len(provider.calls) == 3
-    again = run_request(app, request)  # redelivered: nothing left to send
+    again = run_embedded(app, request)  # redelivered: nothing left to send
     assert len(provider.calls) == 3 and again.run == status.run
     assert [r.symbol for r in app.state.list_symbols()] == ["AAA", "BBB", "CCC", "DDD", "EEE"]
     # A scheduled tick with no symbols covers the registry's default universe.
-    tick = run_request(app, IngestRequest(kind="scheduled", run_id="tick-1"))
+    tick = run_embedded(app, IngestRequest(kind="scheduled", run_id="tick-1"))
     assert tick.run.symbols == 5 and tick.complete

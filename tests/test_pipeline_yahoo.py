@@ -12,10 +12,9 @@ import pytest
 
 from barlake.adapters.yahoo_chart import load_chart
 from barlake.adapters.yfinance_provider import YFinanceProvider
-from barlake.config import Settings, build_embedded
+from barlake.config import Settings, build_embedded, run_embedded
 from barlake.core.layout import period_name
 from barlake.core.merge import bars_equal
-from barlake.demo import run_request
 from barlake.messages import IngestRequest
 from conftest import FIXTURES
 from yahoo_offline import OfflineYahoo
@@ -40,7 +39,7 @@ def test_split_restated_between_two_yahoo_answers_is_healed(tmp_path: Path) -> N
         provider=provider,
         clock=lambda: datetime(2026, 11, 21, 12, tzinfo=UTC),
     )
-    first = run_request(
+    first = run_embedded(
         app,
         IngestRequest(kind="manual", run_id="r1", symbols=("GOOG", "AAPL"), start=date(2020, 1, 1)),
     )
@@ -52,7 +51,7 @@ def test_split_restated_between_two_yahoo_answers_is_healed(tmp_path: Path) -> N
     assert app.derived.stat(period_name("AAPL", "1wk")) is not None
 
     yahoo.record("GOOG", GOOG / "recorded-2025-02-20" / NAME)  # Yahoo after the 2022 split
-    second = run_request(app, IngestRequest(kind="manual", run_id="r2", symbols=("GOOG", "AAPL")))
+    second = run_embedded(app, IngestRequest(kind="manual", run_id="r2", symbols=("GOOG", "AAPL")))
     outcomes = {o.symbol: o for o in second.outcomes()}
     assert outcomes["AAPL"].status == "unchanged"
     assert outcomes["GOOG"].status == "restated"

@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from barlake.config import App, ConfigError, Settings, build_embedded
+from barlake.config import App, ConfigError, Settings, build_embedded, run_embedded
 from barlake.core.schema import InvalidSymbolError, normalize_symbol
 from barlake.messages import IngestRequest
 from barlake.ports import RunStatus, SymbolOutcome
@@ -180,10 +180,8 @@ def render_latest(app_: App, symbols: list[str]) -> None:
     out.print(table)
 
 
-def execute(app_: object, request: IngestRequest, total: int) -> RunStatus:
+def execute(app_: App, request: IngestRequest, total: int) -> RunStatus:
     """Publish the request on the embedded bus and deliver it, with a progress bar."""
-    from barlake.demo import run_request
-
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -193,8 +191,8 @@ def execute(app_: object, request: IngestRequest, total: int) -> RunStatus:
     )
     with progress:
         task = progress.add_task("ingesting", total=total)
-        app_.observe(lambda o: progress.update(task, advance=1, description=o.symbol))  # type: ignore[attr-defined]
-        return run_request(app_, request)  # type: ignore[arg-type]
+        app_.observe(lambda o: progress.update(task, advance=1, description=o.symbol))
+        return run_embedded(app_, request)
 
 
 @app.command()

@@ -14,13 +14,20 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from barlake.messages import DEAD_LETTER, INGEST_BATCHES, INGEST_REQUESTS, RAW_OBJECT_FINALIZED
+from barlake.messages import (
+    DEAD_LETTER,
+    INGEST_BATCHES,
+    INGEST_REQUESTS,
+    RAW_OBJECT_FINALIZED,
+    IngestRequest,
+)
 from barlake.ports import (
     Cache,
     EventBus,
     FetchResult,
     ObjectStore,
     Provider,
+    RunStatus,
     StateStore,
     SymbolOutcome,
 )
@@ -236,3 +243,15 @@ def build_embedded(
     bus.subscribe(RAW_OBJECT_FINALIZED, lambda d, a: handlers.weekly(app, d), "weekly")
     bus.subscribe(RAW_OBJECT_FINALIZED, lambda d, a: handlers.profile(app, d), "profile")
     return app
+
+
+def run_embedded(app: App, request: IngestRequest) -> RunStatus:
+    """Publish a run request on the embedded bus, deliver everything it causes (dispatch,
+    ingest, weekly, profile, retries) and return the run's status."""
+    from barlake.adapters.inprocess_bus import InProcessBus
+
+    if not isinstance(app.bus, InProcessBus):
+        raise TypeError("run_embedded needs the in-process bus (BARLAKE_EVENTS=inprocess)")
+    app.bus.publish(app.settings.ingest_requests_topic, request.to_json())
+    app.bus.drain()
+    return app.read.run(request.run_id or app.dispatch.run_id_for(request))

@@ -16,7 +16,7 @@ from importlib.resources import as_file, files
 from pathlib import Path
 
 from barlake.adapters.replay_provider import ReplayProvider
-from barlake.config import App, Settings, build_embedded
+from barlake.config import App, Settings, build_embedded, run_embedded
 from barlake.core.calendar import calendar_for
 from barlake.core.merge import bars_equal
 from barlake.core.validate import validate
@@ -40,13 +40,6 @@ class Check:
     matches_latest: bool
 
 
-def run_request(app: App, request: IngestRequest) -> RunStatus:
-    """Publish a run request on the app's bus and deliver everything it causes."""
-    app.bus.publish(app.settings.ingest_requests_topic, request.to_json())
-    app.bus.drain()  # type: ignore[attr-defined]  # the embedded bus
-    return app.read.run(request.run_id)
-
-
 def run_demo(
     lake: Path, on_outcome: Callable[[SymbolOutcome], None] | None = None
 ) -> tuple[App, list[Stage], list[Check]]:
@@ -60,7 +53,7 @@ def run_demo(
             request = IngestRequest(
                 kind="manual", run_id=run_id, symbols=DEMO_SYMBOLS, universe="demo"
             )
-            stages.append(Stage(provider.recording, run_request(app, request)))
+            stages.append(Stage(provider.recording, run_embedded(app, request)))
             if not provider.advance():
                 break
         checks = []
