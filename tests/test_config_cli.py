@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -30,7 +31,12 @@ def test_readme_configuration_table_lists_every_variable_with_its_default() -> N
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"BARLAKE_BATCH_SIZE": "0"}, "BARLAKE_BATCH_SIZE must be a positive integer"),
+        ({"BARLAKE_BATCH_SIZE": "0"}, "BARLAKE_BATCH_SIZE must be a whole number from 1 to 1000"),
+        ({"BARLAKE_BATCH_SIZE": "²"}, "BARLAKE_BATCH_SIZE must be a whole number"),
+        (
+            {"BARLAKE_OVERLAP_SESSIONS": "100000"},
+            "BARLAKE_OVERLAP_SESSIONS must be a whole number from 1 to 250",
+        ),
         ({"BARLAKE_DEFAULT_START": "yesterday"}, "BARLAKE_DEFAULT_START is not a date"),
         ({"BARLAKE_STORAGE": "gcs"}, "BARLAKE_STORAGE='gcs' is not available"),
         ({"BARLAKE_PROVIDER": "bloomberg"}, "BARLAKE_PROVIDER must be yahoo or replay:DIR"),
@@ -128,6 +134,7 @@ def test_run_from_a_replay_folder_then_status_and_show(tmp_path: Path) -> None:
         ),
         (["status"], 4, "no run yet"),
         (["status", "--lake", "missing"], 4, "no lake at missing"),
+        (["status", "--lake", "not-a-lake"], 4, "no lake at not-a-lake"),
         (["show", "AAPL", "--lake", "missing"], 4, "no lake at missing"),
         (["run", "AAPL", "--lake", "a-file"], 2, "is a file, not a folder"),
         (["run", "--universe", "binary.txt"], 2, "is not UTF-8 text"),
@@ -136,7 +143,8 @@ def test_run_from_a_replay_folder_then_status_and_show(tmp_path: Path) -> None:
 def test_bad_input_is_one_line_and_a_documented_exit_code(
     tmp_path: Path, args: list[str], code: int, message: str
 ) -> None:
-    (tmp_path / "lake").mkdir()  # an existing, empty lake
+    (tmp_path / "lake" / "barlake-raw").mkdir(parents=True)  # an existing, empty lake
+    (tmp_path / "not-a-lake").mkdir()
     (tmp_path / "a-file").write_text("not a folder")
     (tmp_path / "binary.txt").write_bytes(b"\xff\xfeA\x00")
     if "--lake" not in args:
@@ -169,3 +177,18 @@ def test_quickstart_run_without_a_route_to_yahoo_is_one_line_pointing_to_the_dem
     assert lines[0].startswith("barlake: error: cannot reach Yahoo Finance (")
     assert lines[0].endswith("no network? try the offline demo: barlake demo")
     assert proc.stdout == ""
+
+
+def test_a_run_left_incomplete_by_a_provider_outage_exits_1(tmp_path: Path) -> None:
+    replay = tmp_path / "replay"
+    replay.mkdir()
+    outage = {
+        "request": {"url": "recorded"},
+        "response": {"status": 503, "bodyJson": {"chart": None}},
+    }
+    (replay / "AAA.json").write_text(json.dumps(outage))
+    proc = barlake(
+        "run", "AAA", "--source", f"replay:{replay}", "--lake", str(tmp_path / "lake"), cwd=tmp_path
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "transient: HTTP 503" in proc.stdout and "run incomplete" in proc.stdout

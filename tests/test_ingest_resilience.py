@@ -133,6 +133,29 @@ def test_restatement_found_by_a_bounded_backfill_replaces_the_whole_history(tmp_
     assert provider.calls[-1] == ("AAA", DAYS[0], None)
 
 
+def test_backfill_of_older_days_after_a_split_heals_the_stored_days_too(tmp_path: Path) -> None:
+    """Backfilling days before the stored history, with an end before it, after Yahoo applied
+    a split: the fetch must still reach the stored tail, see the split, and replace it all."""
+    provider = Scripted()
+    app = make_app(tmp_path, provider)
+    store(app, series("AAA", DAYS[10:], 100.0, 1000))
+    provider.serve("AAA", table_answer("AAA", series("AAA", DAYS, 50.0, 2000)))
+    status = run(app, "bf", "AAA", start=DAYS[0], end=DAYS[5])
+    assert outcome(status, "AAA").status == "restated"
+    assert closes(app, "AAA") == [(d, 50.0, 2000) for d in DAYS]
+    assert provider.calls == [("AAA", DAYS[0], None), ("AAA", DAYS[0], None)]
+
+
+def test_full_run_starting_after_the_stored_tail_still_checks_the_overlap(tmp_path: Path) -> None:
+    provider = Scripted()
+    app = make_app(tmp_path, provider)
+    store(app, series("AAA", DAYS[:-4], 100.0, 1000))
+    provider.serve("AAA", table_answer("AAA", series("AAA", DAYS, 50.0, 2000)))
+    status = run(app, "full", "AAA", start=DAYS[-2], full=True)
+    assert outcome(status, "AAA").status == "restated"
+    assert closes(app, "AAA") == [(d, 50.0, 2000) for d in DAYS]
+
+
 def test_a_writer_that_loses_to_a_concurrent_restatement_retries_instead_of_merging(
     tmp_path: Path,
 ) -> None:
@@ -211,13 +234,15 @@ def test_a_corrupt_object_or_an_empty_full_history_fails_only_its_own_symbol(
     a, b, c = (outcome(status, s) for s in ("AAA", "BBB", "CCC"))
     assert (
         a.status == "failed"
-        and a.error_kind == "internal"
+        and a.error_kind == "invalid"
         and "reading the stored object" in a.error
     )
     assert b.status == "ok" and b.rows_written == len(DAYS)
     assert c.status == "failed" and c.error_kind == "no_data" and "no valid rows" in c.error
     assert closes(app, "CCC") == [(d, 100.0, 1000) for d in DAYS]  # untouched, not half-healed
     assert status.complete  # permanent failures are recorded; nothing is left to retry
+    dead = [e for e in app.bus.published if e.topic == DEAD_LETTER]  # type: ignore[attr-defined]
+    assert dead == []  # nor retried: the corrupt object's finalize event is acknowledged too
 
 
 # ------------------------------------------------------------------ retries
@@ -245,16 +270,18 @@ def test_persistent_transient_failure_is_dead_lettered_and_leaves_the_run_incomp
     provider.serve("BBB", table_answer("BBB", series("BBB", DAYS, 10.0, 5)))
     status = run(app, "t", "AAA", "BBB")
     attempts = app.bus.max_attempts  # type: ignore[attr-defined]
-    assert [c for c in provider.calls if c[0] == "AAA"] == [("AAA", None, None)] * attempts
+    # Each redelivery redoes only the failed symbol: BBB is fetched once, AAA every time.
+    assert [c[0] for c in provider.calls] == ["AAA", "BBB"] + ["AAA"] * (attempts - 1)
     assert outcome(status, "AAA").retryable and outcome(status, "BBB").status == "ok"
     assert not status.complete
     dead = [e for e in app.bus.published if e.topic == DEAD_LETTER]  # type: ignore[attr-defined]
     assert len(dead) == 1 and '"batch_id":"t-b00000"' in dead[0].json()["data"]
-    # A redelivered request resends only the unfinished batch.
+    # Replaying the request later (AAA's outage over) finishes the run, fetching AAA only.
     calls = len(provider.calls)
     provider.serve("AAA", table_answer("AAA", series("AAA", DAYS, 10.0, 5)))
     status = run(app, "t", "AAA", "BBB")
-    assert status.complete and len(provider.calls) == calls + 2  # AAA and BBB, one batch
+    assert status.complete and provider.calls[calls:] == [("AAA", None, None)]
+    assert {o.symbol: o.status for o in status.outcomes()} == {"AAA": "ok", "BBB": "ok"}
 
 
 def test_redelivered_dispatch_republishes_the_batches_it_created(tmp_path: Path) -> None:
@@ -314,6 +341,22 @@ def test_duplicate_delivery_keeps_the_ledgers_write(tmp_path: Path) -> None:
     )
 
 
+def test_a_bad_row_seen_by_the_fetch_and_the_full_refetch_counts_once(tmp_path: Path) -> None:
+    provider = Scripted()
+    app = make_app(tmp_path, provider)
+    store(app, series("AAA", DAYS, 100.0, 1000))
+    rows = series("AAA", DAYS, 50.0, 2000).to_pylist()
+    rows[-1]["high"] = 1.0
+    provider.serve(
+        "AAA",
+        table_answer("AAA", pa.Table.from_pylist(rows, schema=series("AAA", [], 1, 1).schema)),
+    )
+    status = run(app, "r", "AAA")
+    assert outcome(status, "AAA").status == "restated"
+    assert outcome(status, "AAA").rows_quarantined == 1
+    assert len(app.state.quarantine("AAA")) == 1
+
+
 def test_a_bad_row_in_the_overlap_is_quarantined_once_across_runs(tmp_path: Path) -> None:
     provider = Scripted()
     app = make_app(tmp_path, provider)
@@ -324,7 +367,8 @@ def test_a_bad_row_in_the_overlap_is_quarantined_once_across_runs(tmp_path: Path
         table_answer("AAA", pa.Table.from_pylist(rows, schema=series("AAA", [], 1, 1).schema)),
     )
     for i in range(3):
-        run(app, f"day-{i}", "AAA")
+        status = run(app, f"day-{i}", "AAA")
+        assert outcome(status, "AAA").rows_quarantined == 1  # refused by this run, once
     records = app.state.quarantine("AAA")
     assert [(r.date, r.reason, r.run_id) for r in records] == [
         (DAYS[-1], "high_below_open_close", "day-0")

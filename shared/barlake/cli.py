@@ -27,10 +27,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
+from barlake.adapters.sqlite_state import StateSchemaError
 from barlake.config import App, ConfigError, Settings, build_embedded, run_embedded
 from barlake.core.schema import InvalidSymbolError, normalize_symbol
 from barlake.messages import IngestRequest
 from barlake.ports import RunStatus, SymbolOutcome
+from barlake.services.read import NotFoundError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_NOT_FOUND = 0, 1, 2, 3, 4
 PROVIDER_NAMES = {"yahoo": "Yahoo Finance"}
@@ -90,11 +92,11 @@ def settings(lake: str | None, **overrides: str | None) -> Settings:
 
 def open_lake(s: Settings, *, existing: bool = False) -> App:
     """Wire the embedded app; `existing` (read commands) refuses to create a new lake."""
-    if existing and not Path(s.lake_dir).is_dir():
+    if existing and not (Path(s.lake_dir) / s.raw_bucket).is_dir():
         fail(f"no lake at {s.lake_dir} (run an ingest first, or pass --lake DIR)", EXIT_NOT_FOUND)
     try:
         return build_embedded(s)
-    except (OSError, sqlite3.Error) as exc:
+    except (OSError, sqlite3.Error, StateSchemaError) as exc:
         fail(f"cannot open the lake at {s.lake_dir}: {exc}")
 
 
@@ -228,7 +230,10 @@ def run(
     request = IngestRequest(
         kind="manual", run_id=run_id, symbols=tuple(wanted), start=first, end=last, full=full
     )
-    status = execute(app_, request, len(wanted))
+    try:
+        status = execute(app_, request, len(wanted))
+    except NotFoundError:
+        fail("the run was never dispatched (BARLAKE_LOG_LEVEL=INFO shows why)", EXIT_FAILED)
     outcomes = status.outcomes()
     if outcomes and all(o.error_kind == "unreachable" for o in outcomes):
         reason = (outcomes[0].error or "").split(" See http")[0].rstrip(". ")
@@ -296,7 +301,6 @@ def status(
     lake: LakeOption = None,
 ) -> None:
     """Show a run's completeness and per-symbol outcomes."""
-    from barlake.services.read import NotFoundError
 
     app_ = open_lake(settings(lake), existing=True)
     try:
@@ -332,7 +336,7 @@ def show(
 ) -> None:
     """Show stored bars (or the profile) of one symbol."""
     from barlake.core.adjust import ADJUSTMENTS
-    from barlake.services.read import INTERVALS, NotFoundError
+    from barlake.services.read import INTERVALS
 
     sym = parse_symbols([symbol])[0]
     first, last = parse_date(start, "--start"), parse_date(end, "--end")
@@ -373,13 +377,17 @@ def show(
     out.print(table)
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
 def main() -> None:
     # The run table reports every failure (a dead-lettered batch shows as "run incomplete");
     # library and handler logs would only repeat it. BARLAKE_LOG_LEVEL=INFO shows them.
-    logging.basicConfig(
-        level=os.environ.get("BARLAKE_LOG_LEVEL", "CRITICAL").upper(),
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    level = os.environ.get("BARLAKE_LOG_LEVEL", "CRITICAL").upper()
+    if level not in LOG_LEVELS:
+        err.print(f"barlake: error: BARLAKE_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
+        sys.exit(EXIT_USAGE)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
         app()
     except KeyboardInterrupt:

@@ -92,10 +92,12 @@ class Settings:
         return {f.metadata["env"]: f.metadata["help"] for f in fields(cls)}
 
     def check(self) -> None:
-        for name in ("batch_size", "overlap_sessions"):
+        for name, most in (("batch_size", 1000), ("overlap_sessions", 250)):
             value = getattr(self, name)
-            if not value.isdigit() or int(value) < 1:
-                raise ConfigError(f"{_var(name)} must be a positive integer, got {value!r}")
+            if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= most:
+                raise ConfigError(
+                    f"{_var(name)} must be a whole number from 1 to {most}, got {value!r}"
+                )
         if self.default_start:
             try:
                 date.fromisoformat(self.default_start)

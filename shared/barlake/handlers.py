@@ -9,7 +9,7 @@ Pub/Sub) delivers the message again; every service is idempotent, so that is alw
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from barlake.messages import BadMessage, IngestBatch, IngestRequest, ObjectFinalized
@@ -59,11 +59,20 @@ def _object_event(data: Mapping[str, Any]) -> ObjectFinalized | None:
         return None
 
 
-def weekly(app: App, data: Mapping[str, Any]) -> str | None:
+def _derived(build: Callable[[ObjectFinalized], str], data: Mapping[str, Any]) -> str | None:
     event = _object_event(data)
-    return app.weekly.handle(event) if event else None
+    if event is None:
+        return None
+    try:
+        return build(event)
+    except ValueError as exc:  # a corrupt daily object (Arrow errors are ValueErrors): permanent
+        log.error("%s: cannot build from %s: %s", build.__qualname__, event.name, exc)
+        return "invalid"
+
+
+def weekly(app: App, data: Mapping[str, Any]) -> str | None:
+    return _derived(app.weekly.handle, data)
 
 
 def profile(app: App, data: Mapping[str, Any]) -> str | None:
-    event = _object_event(data)
-    return app.profile.handle(event) if event else None
+    return _derived(app.profile.handle, data)

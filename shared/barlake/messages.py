@@ -40,8 +40,10 @@ def _version(data: Any) -> None:
 def _date(value: Any, name: str) -> date | None:
     if value in (None, ""):
         return None
+    if not isinstance(value, str):
+        raise BadMessage(f"{name}: not an ISO date: {value!r}")
     try:
-        return date.fromisoformat(str(value))
+        return date.fromisoformat(value)
     except ValueError as exc:
         raise BadMessage(f"{name}: not an ISO date: {value!r}") from exc
 
@@ -67,8 +69,8 @@ def _flag(data: Mapping[str, Any], name: str) -> bool:
 def _symbols(values: Any) -> tuple[str, ...]:
     if values is None:
         return ()
-    if not isinstance(values, list | tuple):
-        raise BadMessage("symbols must be a list")
+    if not isinstance(values, list | tuple) or not all(isinstance(v, str) for v in values):
+        raise BadMessage("symbols must be a list of strings")
     try:
         return tuple(dict.fromkeys(normalize_symbol(str(s)) for s in values))
     except InvalidSymbolError as exc:
@@ -147,12 +149,15 @@ class IngestBatch:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> IngestBatch:
         _version(data)
+        start, end = _date(data.get("start"), "start"), _date(data.get("end"), "end")
+        if start and end and start > end:
+            raise BadMessage(f"start {start} is after end {end}")
         return cls(
             run_id=_text(data, "run_id", required=True) or "",
             batch_id=_text(data, "batch_id", required=True) or "",
             symbols=_symbols(data.get("symbols")),
-            start=_date(data.get("start"), "start"),
-            end=_date(data.get("end"), "end"),
+            start=start,
+            end=end,
             full=_flag(data, "full"),
         )
 
@@ -175,11 +180,16 @@ class ObjectFinalized:
         """Accepts our own message and GCS's object resource (generation is a string there)."""
         if not isinstance(data, Mapping):
             raise BadMessage(f"an object event must be a JSON object, got {type(data).__name__}")
+        generation = data.get("generation")
+        if isinstance(generation, str) and generation.isascii() and generation.isdigit():
+            generation = int(generation)
+        if not isinstance(generation, int) or isinstance(generation, bool):
+            raise BadMessage(f"not an object event: generation {generation!r}")
         try:
             return cls(
                 bucket=str(data["bucket"]),
                 name=str(data["name"]),
-                generation=int(data["generation"]),
+                generation=generation,
                 metadata=dict(data.get("metadata") or {}),
             )
         except (KeyError, TypeError, ValueError) as exc:

@@ -207,6 +207,13 @@ class StateStore(Protocol):
 
     def get_batch(self, run_id: str, batch_id: str) -> BatchRecord | None: ...
 
+    def update_batch(
+        self, run_id: str, batch_id: str, update: Callable[[BatchRecord | None], BatchRecord]
+    ) -> BatchRecord:
+        """Atomically replace the batch's record with update(current record): two deliveries
+        of one batch finishing together cannot overwrite each other's outcomes."""
+        ...
+
     def get_run(self, run_id: str) -> RunStatus | None: ...
 
     def latest_run(self) -> RunStatus | None: ...

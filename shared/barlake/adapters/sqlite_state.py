@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import date, datetime
 from pathlib import Path
@@ -26,6 +27,13 @@ from barlake.ports import (
     SymbolOutcome,
     SymbolRecord,
 )
+
+STATE_SCHEMA_VERSION = 1
+
+
+class StateSchemaError(RuntimeError):
+    """The SQLite file was made by a barlake with another state schema."""
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS symbols (
@@ -52,24 +60,62 @@ def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
+_UPSERT_BATCH = (
+    "INSERT INTO batches VALUES (?,?,?,?) ON CONFLICT(run_id, batch_id) DO UPDATE SET "
+    "finished_at=excluded.finished_at, outcomes=excluded.outcomes"
+)
+
+
+def _batch_row(batch: BatchRecord) -> tuple[str, str, str, str]:
+    return (
+        batch.run_id,
+        batch.batch_id,
+        batch.finished_at.isoformat(),
+        _json([asdict(o) for o in batch.outcomes]),
+    )
+
+
 class SqliteStateStore:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        # isolation_level=None: we issue BEGIN ourselves where a read-modify-write needs it.
+        self._db = sqlite3.connect(
+            self.path, check_same_thread=False, timeout=30, isolation_level=None
+        )
         self._lock = threading.Lock()
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            tables = self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            if version != STATE_SCHEMA_VERSION and (version or tables):
+                raise StateSchemaError(
+                    f"{self.path}: state schema version {version}, this barlake needs "
+                    f"{STATE_SCHEMA_VERSION} (made by another version: start a new lake)"
+                )
             self._db.executescript(_SCHEMA)
+            self._db.execute(f"PRAGMA user_version={STATE_SCHEMA_VERSION}")
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One transaction holding SQLite's write lock from the first statement on."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.rollback()
+                raise
+            self._db.commit()
 
     def _exec(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
-        with self._lock, self._db:
-            return self._db.execute(sql, args).fetchall()
+        with self._tx() as db:
+            return db.execute(sql, args).fetchall()
 
     def _many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        with self._lock, self._db:
-            self._db.executemany(sql, rows)
+        with self._tx() as db:
+            db.executemany(sql, rows)
 
     # -- registry
     def upsert_symbols(self, records: Sequence[SymbolRecord]) -> None:
@@ -114,16 +160,7 @@ class SqliteStateStore:
         return bool(rows)
 
     def record_batch(self, batch: BatchRecord) -> None:
-        self._exec(
-            "INSERT INTO batches VALUES (?,?,?,?) ON CONFLICT(run_id, batch_id) DO UPDATE SET "
-            "finished_at=excluded.finished_at, outcomes=excluded.outcomes",
-            (
-                batch.run_id,
-                batch.batch_id,
-                batch.finished_at.isoformat(),
-                _json([asdict(o) for o in batch.outcomes]),
-            ),
-        )
+        self._exec(_UPSERT_BATCH, _batch_row(batch))
 
     @staticmethod
     def _batch(run_id: str, batch_id: str, finished_at: str, outcomes: str) -> BatchRecord:
@@ -150,6 +187,18 @@ class SqliteStateStore:
             (run_id,),
         )
         return RunStatus(run, tuple(self._batch(run_id, *r) for r in rows))
+
+    def update_batch(
+        self, run_id: str, batch_id: str, update: Callable[[BatchRecord | None], BatchRecord]
+    ) -> BatchRecord:
+        with self._tx() as db:  # the write lock is held across the read and the write
+            rows = db.execute(
+                "SELECT finished_at, outcomes FROM batches WHERE run_id=? AND batch_id=?",
+                (run_id, batch_id),
+            ).fetchall()
+            record = update(self._batch(run_id, batch_id, *rows[0]) if rows else None)
+            db.execute(_UPSERT_BATCH, _batch_row(record))
+        return record
 
     def get_batch(self, run_id: str, batch_id: str) -> BatchRecord | None:
         rows = self._exec(

@@ -110,10 +110,15 @@ class IngestService:
         outcomes: dict[str, SymbolOutcome] = {}
         stored: dict[str, Stored | None] = {}
         windows: dict[str, tuple[date | None, date | None]] = {}
-        for symbol in batch.symbols:
+        previous = self.state.get_batch(batch.run_id, batch.batch_id)
+        done = {o.symbol for o in previous.outcomes if not o.retryable} if previous else set()
+        todo = [s for s in batch.symbols if s not in done]  # a redelivery redoes only failures
+        for symbol in todo:
             with self._guard(symbol, outcomes, "reading the stored object"):
                 stored[symbol] = self.load(symbol)
-                windows[symbol] = self._window(symbol, stored[symbol], batch)
+            if symbol not in outcomes:
+                with self._guard(symbol, outcomes, "planning the fetch window"):
+                    windows[symbol] = self._window(symbol, stored[symbol], batch)
         fetched = self._fetch_windows(windows)
 
         plans: dict[str, _Plan] = {}
@@ -132,47 +137,55 @@ class IngestService:
                 continue
             with self._guard(symbol, outcomes, "writing"):
                 outcomes[symbol] = self._commit(symbol, plan, stored[symbol], batch.run_id, now)
-        record = BatchRecord(
-            batch.run_id, batch.batch_id, now, tuple(outcomes[s] for s in batch.symbols)
-        )
+        record = BatchRecord(batch.run_id, batch.batch_id, now, tuple(outcomes[s] for s in todo))
         if self.on_outcome is not None:
             for outcome in record.outcomes:
                 self.on_outcome(outcome)
-        record = combine_outcomes(self.state.get_batch(batch.run_id, batch.batch_id), record)
-        self.state.record_batch(record)
-        return record
+        return self.state.update_batch(
+            batch.run_id, batch.batch_id, lambda old: combine_outcomes(old, record)
+        )
 
     @contextmanager
     def _guard(self, symbol: str, outcomes: dict[str, SymbolOutcome], step: str) -> Iterator[None]:
         """Turn one symbol's exception into that symbol's failed outcome."""
         try:
             yield
-        except TransientError as exc:
-            log.warning("%s: transient failure while %s: %s", symbol, step, exc)
+        except ValueError as exc:
+            # Deterministic: a corrupt stored object (Arrow's errors are ValueErrors), a window
+            # outside the calendar. Retrying cannot help: record it and move on.
+            log.exception("%s: failed while %s", symbol, step)
             outcomes[symbol] = SymbolOutcome(
-                symbol, "failed", error_kind=ErrorKind.TRANSIENT.value, error=f"{step}: {exc}"
+                symbol, "failed", error_kind="invalid", error=f"{step}: {type(exc).__name__}: {exc}"
             )
         except Exception as exc:
-            log.exception("%s: failed while %s", symbol, step)
+            # A lost race, a full disk, a locked database, a storage 5xx: retryable, and the
+            # retry policy (dead-letter topic) bounds how long.
+            log.warning("%s: transient failure while %s: %s", symbol, step, exc)
             outcomes[symbol] = SymbolOutcome(
                 symbol,
                 "failed",
-                error_kind="internal",
+                error_kind=ErrorKind.TRANSIENT.value,
                 error=f"{step}: {type(exc).__name__}: {exc}",
             )
 
     def _window(
         self, symbol: str, stored: Stored | None, batch: IngestBatch
     ) -> tuple[date | None, date | None]:
-        """What to fetch. For a stored symbol the window always reaches the stored tail minus
-        the overlap, whatever start/end the request gave, so every fetch can notice a
-        restatement before its rows are merged."""
-        if batch.full or stored is None or stored.bars.num_rows == 0:
-            return batch.start or self.default_start, batch.end
+        """What to fetch. For a stored symbol the window always covers the stored tail minus
+        the overlap and runs to today (or past the tail), whatever start/end/full the request
+        gave: every fetch can then notice a restatement before its rows are merged, and no
+        fetched row lands beside history at another price scale."""
+        wanted = (
+            batch.start if batch.start is not None else (self.default_start if batch.full else None)
+        )
+        if stored is None or stored.bars.num_rows == 0:
+            return (wanted if batch.full else batch.start or self.default_start), batch.end
         last = stored.bars.column("date")[-1].as_py()
-        start = calendar_for(symbol).session_offset(last, -self.overlap_sessions)
-        if batch.start is not None:
-            start = min(start, batch.start)  # a backfill reaching further back
+        overlap = calendar_for(symbol).session_offset(last, -self.overlap_sessions)
+        if batch.full and wanted is None:
+            start = None  # the whole history the provider has
+        else:
+            start = overlap if wanted is None else min(wanted, overlap)
         end = batch.end if batch.end is not None and batch.end > last else None
         return start, end
 
@@ -311,12 +324,12 @@ def combine_outcomes(previous: BatchRecord | None, new: BatchRecord) -> BatchRec
     """
     if previous is None:
         return new
-    before = {o.symbol: o for o in previous.outcomes}
-    kept = []
+    merged = {o.symbol: o for o in previous.outcomes}
     for o in new.outcomes:
-        old = before.get(o.symbol)
-        kept.append(old if old is not None and _RANK[old.status] > _RANK[o.status] else o)
-    return BatchRecord(new.run_id, new.batch_id, new.finished_at, tuple(kept))
+        old = merged.get(o.symbol)
+        if old is None or _RANK[o.status] >= _RANK[old.status]:
+            merged[o.symbol] = o
+    return BatchRecord(new.run_id, new.batch_id, new.finished_at, tuple(merged.values()))
 
 
 @dataclass
@@ -356,8 +369,11 @@ class _Plan:
         return None
 
     def quarantined_rows(self) -> list[dict[str, Any]]:
+        """Rows refused by this run, once each (the incremental fetch and the full refetch
+        after a restatement can both see the same bad row)."""
         tables = [v.quarantined for v in (self.checked, self.full_checked) if v is not None]
-        return [row for t in tables for row in t.to_pylist()]
+        unique = {tuple(sorted(row.items())): row for t in tables for row in t.to_pylist()}
+        return list(unique.values())
 
     def apply(self, bars: pa.Table, actions: pa.Table) -> tuple[pa.Table, pa.Table]:
         if self.full_checked is not None and self.full is not None:
