@@ -20,6 +20,7 @@ run_all.py prints.
 
 from __future__ import annotations
 
+import argparse
 import gc
 import string
 import time
@@ -370,3 +371,13 @@ if __name__ == "__main__":
     print("problems:", check_realism(sym) or "none")
     for rec in real_recordings():
         print(rec.name, rec.symbol, rec.bars.num_rows, "rows")
+
+
+def timing_main(doc: str | None, run: Callable[[int, int], Any]) -> None:
+    """The command line shared by the timing benches: --reps and --symbols."""
+
+    ap = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    ap.add_argument("--reps", type=int, default=200)
+    ap.add_argument("--symbols", type=int, default=5)
+    args = ap.parse_args()
+    run(args.reps, args.symbols)

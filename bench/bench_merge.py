@@ -21,7 +21,6 @@ Run: ./uvw run python bench/bench_merge.py [--reps 200] [--symbols 5]
 
 from __future__ import annotations
 
-import argparse
 import io
 import sys
 import time
@@ -40,6 +39,7 @@ from _data import (
     ingest_case,
     interleaved,
     synthetic_universe,
+    timing_main,
     verdict,
 )
 
@@ -175,13 +175,5 @@ def run(reps: int = 200, symbols: int = 5, universe: list[SymbolData] | None = N
     return rows
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--reps", type=int, default=200)
-    ap.add_argument("--symbols", type=int, default=5)
-    args = ap.parse_args()
-    run(args.reps, args.symbols)
-
-
 if __name__ == "__main__":
-    main()
+    timing_main(__doc__, run)

@@ -16,7 +16,6 @@ Run: ./uvw run python bench/bench_weekly.py [--reps 200] [--symbols 5]
 
 from __future__ import annotations
 
-import argparse
 import io
 import sys
 from dataclasses import dataclass
@@ -27,7 +26,15 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _data import Row, SymbolData, call_by_call, interleaved, synthetic_universe, verdict
+from _data import (
+    Row,
+    SymbolData,
+    call_by_call,
+    interleaved,
+    synthetic_universe,
+    timing_main,
+    verdict,
+)
 
 from barlake.core.aggregate import aggregate
 from barlake.core.codec import decode_daily, decode_periods, encode_daily, encode_periods
@@ -128,13 +135,5 @@ def run(reps: int = 200, symbols: int = 5, universe: list[SymbolData] | None = N
     ]
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--reps", type=int, default=200)
-    ap.add_argument("--symbols", type=int, default=5)
-    args = ap.parse_args()
-    run(args.reps, args.symbols)
-
-
 if __name__ == "__main__":
-    main()
+    timing_main(__doc__, run)

@@ -48,6 +48,13 @@ def _date(value: Any, name: str) -> date | None:
         raise BadMessage(f"{name}: not an ISO date: {value!r}") from exc
 
 
+def _dates(data: Mapping[str, Any]) -> tuple[date | None, date | None]:
+    start, end = _date(data.get("start"), "start"), _date(data.get("end"), "end")
+    if start and end and start > end:
+        raise BadMessage(f"start {start} is after end {end}")
+    return start, end
+
+
 def _text(data: Mapping[str, Any], name: str, required: bool = False) -> str | None:
     value = data.get(name)
     if value is None:
@@ -115,9 +122,7 @@ class IngestRequest:
         kind = data.get("kind", "scheduled")
         if kind not in REQUEST_KINDS:
             raise BadMessage(f"unknown request kind {kind!r}")
-        start, end = _date(data.get("start"), "start"), _date(data.get("end"), "end")
-        if start and end and start > end:
-            raise BadMessage(f"start {start} is after end {end}")
+        start, end = _dates(data)
         run_id = _text(data, "run_id")
         if run_id is None and kind != "scheduled":
             # Without an id a redelivered backfill would start a second run.
@@ -149,9 +154,7 @@ class IngestBatch:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> IngestBatch:
         _version(data)
-        start, end = _date(data.get("start"), "start"), _date(data.get("end"), "end")
-        if start and end and start > end:
-            raise BadMessage(f"start {start} is after end {end}")
+        start, end = _dates(data)
         return cls(
             run_id=_text(data, "run_id", required=True) or "",
             batch_id=_text(data, "batch_id", required=True) or "",
