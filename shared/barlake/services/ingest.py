@@ -8,8 +8,9 @@ The rules that keep the lake right when the cloud retries and races:
   the evidence are recorded. A volume revision only touches the days it names, which the
   overlap already replaces.
 - The write is conditional on the generation that was read (0 = create only). On conflict the
-  object is re-read and the same fetched rows are merged again — nothing another writer added is
-  lost — then the write is retried.
+  object is re-read and, unless the winner restated the history meanwhile (then the symbol fails
+  as retryable and is fetched again), the same fetched rows are merged again — nothing another
+  writer added is lost — then the write is retried.
 - A merge that would not change the content is not written: a duplicate delivery makes no new
   generation and so no downstream event.
 """
