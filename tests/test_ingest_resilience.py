@@ -143,7 +143,8 @@ def test_backfill_of_older_days_after_a_split_heals_the_stored_days_too(tmp_path
     status = run(app, "bf", "AAA", start=DAYS[0], end=DAYS[5])
     assert outcome(status, "AAA").status == "restated"
     assert closes(app, "AAA") == [(d, 50.0, 2000) for d in DAYS]
-    assert provider.calls == [("AAA", DAYS[0], None), ("AAA", DAYS[0], None)]
+    # The first fetch already covered the whole history to refetch: it is reused, not repeated.
+    assert provider.calls == [("AAA", DAYS[0], None)]
 
 
 def test_full_run_starting_after_the_stored_tail_still_checks_the_overlap(tmp_path: Path) -> None:
@@ -154,6 +155,45 @@ def test_full_run_starting_after_the_stored_tail_still_checks_the_overlap(tmp_pa
     status = run(app, "full", "AAA", start=DAYS[-2], full=True)
     assert outcome(status, "AAA").status == "restated"
     assert closes(app, "AAA") == [(d, 50.0, 2000) for d in DAYS]
+
+
+def test_full_run_that_finds_a_restatement_keeps_the_whole_history_it_asked_for(
+    tmp_path: Path,
+) -> None:
+    provider = Scripted()
+    app = make_app(tmp_path, provider)
+    store(app, series("AAA", DAYS[10:], 100.0, 1000))  # the lake began later than the provider
+    provider.serve("AAA", table_answer("AAA", series("AAA", DAYS, 50.0, 2000)))
+    status = run(app, "full", "AAA", full=True)
+    assert outcome(status, "AAA").status == "restated"
+    assert closes(app, "AAA") == [(d, 50.0, 2000) for d in DAYS]
+    assert provider.calls == [("AAA", None, None)]  # the whole history, fetched once
+
+
+def test_a_refused_last_row_in_the_full_history_leaves_a_gap_not_an_old_scale_bar(
+    tmp_path: Path,
+) -> None:
+    provider = Scripted()
+    app = make_app(tmp_path, provider)
+    store(app, series("AAA", DAYS, 100.0, 1000))
+    rows = series("AAA", DAYS, 50.0, 2000).to_pylist()
+    rows[-1]["high"] = 1.0  # Yahoo's row for the last stored day is now bad
+    provider.serve(
+        "AAA",
+        table_answer("AAA", pa.Table.from_pylist(rows, schema=series("AAA", [], 1, 1).schema)),
+    )
+    status = run(app, "r", "AAA")
+    assert outcome(status, "AAA").status == "restated"
+    assert closes(app, "AAA") == [(d, 50.0, 2000) for d in DAYS[:-1]]
+
+
+def test_a_new_symbol_with_nothing_storable_fails_with_no_data(tmp_path: Path) -> None:
+    provider = Scripted()
+    app = make_app(tmp_path, provider)
+    provider.serve("NEWCO", table_answer("NEWCO", series("NEWCO", DAYS[:2], -1.0, 5)))
+    o = outcome(run(app, "n", "NEWCO"), "NEWCO")
+    assert (o.status, o.error_kind, o.rows_quarantined) == ("failed", "no_data", 2)
+    assert "no final, valid bar to store (2 quarantined, 0 still in progress)" in o.error
 
 
 def test_a_writer_that_loses_to_a_concurrent_restatement_retries_instead_of_merging(
@@ -341,12 +381,15 @@ def test_duplicate_delivery_keeps_the_ledgers_write(tmp_path: Path) -> None:
     )
 
 
-def test_a_bad_row_seen_by_the_fetch_and_the_full_refetch_counts_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("column", "bad"), [("high", 1.0), ("open", float("nan"))])
+def test_a_bad_row_seen_by_the_fetch_and_the_full_refetch_counts_once(
+    tmp_path: Path, column: str, bad: float
+) -> None:
     provider = Scripted()
     app = make_app(tmp_path, provider)
     store(app, series("AAA", DAYS, 100.0, 1000))
     rows = series("AAA", DAYS, 50.0, 2000).to_pylist()
-    rows[-1]["high"] = 1.0
+    rows[-1][column] = bad
     provider.serve(
         "AAA",
         table_answer("AAA", pa.Table.from_pylist(rows, schema=series("AAA", [], 1, 1).schema)),

@@ -72,14 +72,17 @@ def test_merge_is_order_insensitive_on_disjoint_days(data: st.DataObject) -> Non
     assert bars_equal(merge_bars(merge_bars(a, b), c), merge_bars(merge_bars(a, c), b))
 
 
-@given(tables(), tables())
-def test_replace_history_keeps_only_later_stored_days(stored: pa.Table, full: pa.Table) -> None:
-    out = replace_history(stored, full)
-    if full.num_rows == 0:
-        assert bars_equal(out, stored)
-        return
-    last = max(day_set(full))
-    assert day_set(out) == day_set(full) | {d for d in day_set(stored) if d > last}
+@given(tables(), tables(), st.integers(0, 70))
+def test_replace_history_keeps_only_stored_days_the_refetch_never_covered(
+    stored: pa.Table, full: pa.Table, through_offset: int
+) -> None:
+    through = EPOCH + timedelta(
+        days=max([through_offset, *((d - EPOCH).days for d in day_set(full))])
+    )
+    out = replace_history(stored, full, through)
+    assert day_set(out) == day_set(full) | {d for d in day_set(stored) if d > through}
+    by_day = {r["date"]: r for r in out.to_pylist()}
+    assert all(by_day[r["date"]] == r for r in full.to_pylist())
 
 
 def test_merge_fast_path_appends_and_slow_path_interleaves() -> None:

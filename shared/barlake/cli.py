@@ -171,7 +171,10 @@ def render_latest(app_: App, symbols: list[str]) -> None:
     for col in ("symbol", "date", "open", "high", "low", "close", "adj_close", "volume"):
         table.add_column(col, justify="left" if col in ("symbol", "date") else "right")
     for symbol in sorted(symbols):
-        rows = app_.read.bars(symbol, limit=1).table.to_pylist()
+        try:
+            rows = app_.read.bars(symbol, limit=1).table.to_pylist()
+        except NotFoundError:
+            continue
         for r in rows:
             table.add_row(
                 symbol,

@@ -12,6 +12,7 @@ restatement, with the provider's full history in hand.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -87,14 +88,16 @@ def merge_actions(existing: pa.Table, new: pa.Table) -> pa.Table:
     return merged.take(pc.sort_indices(merged, [("date", "ascending"), ("kind", "ascending")]))
 
 
-def replace_history(stored: pa.Table, full: pa.Table) -> pa.Table:
-    """After a restatement: the provider's full history, plus any stored day after its end
-    (written meanwhile by a concurrent ingest) so that a retry never loses a newer day."""
+def replace_history(stored: pa.Table, full: pa.Table, through: date) -> pa.Table:
+    """After a restatement: the provider's full history `full` (its valid rows), plus any stored
+    day after `through` — the last day the provider answered for at all, valid or not — since
+    only a day the refetch never covered can have been written meanwhile by a concurrent ingest.
+    A stored day the refetch covered is never kept: its row in `full` replaced it, or the
+    provider's row for it was refused, and then the day is a visible gap rather than a bar left
+    at the old price scale."""
     full = _sorted(full)
-    if full.num_rows == 0:
-        return stored
-    last = _days(full)[-1]
-    later = stored.filter(pa.array(_days(stored) > last)) if stored.num_rows else stored
+    cutoff = (through - date(1970, 1, 1)).days
+    later = stored.filter(pa.array(_days(stored) > cutoff)) if stored.num_rows else stored
     return pa.concat_tables([full, later]).combine_chunks() if later.num_rows else full
 
 

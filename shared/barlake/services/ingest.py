@@ -17,6 +17,7 @@ The rules that keep the lake right when the cloud retries and races:
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
@@ -128,7 +129,11 @@ class IngestService:
             with self._guard(symbol, outcomes, "validating"):
                 plan = plans[symbol] = self._plan(symbol, stored[symbol], result, now)
                 if plan.restatement is not None and plan.restatement.needs_full_refetch:
-                    refetch[symbol] = (self._history_start(stored[symbol], batch), None)
+                    window = (self._history_start(stored[symbol], batch), None)
+                    if window == windows[symbol]:  # the first fetch was already the full history
+                        plan.attach_full_history(result, plan.checked)
+                    else:
+                        refetch[symbol] = window
         for symbol, full in self._fetch_windows(refetch).items():
             with self._guard(symbol, outcomes, "validating the full history"):
                 plans[symbol].attach_full_history(full, self._validate(symbol, full, now))
@@ -192,10 +197,16 @@ class IngestService:
 
     def _history_start(self, stored: Stored | None, batch: IngestBatch) -> date | None:
         """Where a full refetch after a restatement starts: the first stored day (or the
-        request's start, if earlier). It always runs to today: replacing only part of the
-        history would leave days at two price scales."""
+        request's start, if earlier; a --full request's own start, None being all the history
+        the provider has). It always runs to today: replacing only part of the history would
+        leave days at two price scales."""
         first = stored.bars.column("date")[0].as_py() if stored and stored.bars.num_rows else None
-        candidates = [d for d in (first, batch.start) if d is not None]
+        wanted = batch.start
+        if batch.full:
+            wanted = batch.start if batch.start is not None else self.default_start
+            if wanted is None:
+                return None
+        candidates = [d for d in (first, wanted) if d is not None]
         return min(candidates) if candidates else None
 
     def _fetch_windows(
@@ -283,12 +294,15 @@ class IngestService:
                     provisional_skipped=provisional,
                     generation=base.generation,
                 )
-            if bars.num_rows == 0:
+            if bars.num_rows == 0:  # a new symbol and not one storable bar
                 return SymbolOutcome(
                     symbol,
-                    "unchanged",
+                    "failed",
                     rows_quarantined=len(quarantined),
                     provisional_skipped=provisional,
+                    error_kind=ErrorKind.NO_DATA.value,
+                    error=f"no final, valid bar to store ({len(quarantined)} quarantined, "
+                    f"{provisional} still in progress)",
                 )
             try:
                 info = self.raw.write(
@@ -373,14 +387,16 @@ class _Plan:
         """Rows refused by this run, once each (the incremental fetch and the full refetch
         after a restatement can both see the same bad row)."""
         tables = [v.quarantined for v in (self.checked, self.full_checked) if v is not None]
-        unique = {tuple(sorted(row.items())): row for t in tables for row in t.to_pylist()}
+        # Keyed by the row's JSON: NaN compares unequal to itself, its JSON text does not.
+        unique = {_row_key(row): row for t in tables for row in t.to_pylist()}
         return list(unique.values())
 
     def apply(self, bars: pa.Table, actions: pa.Table) -> tuple[pa.Table, pa.Table]:
         if self.full_checked is not None and self.full is not None:
-            new_bars = replace_history(bars, self.full_checked.good)
-            last = self.full_checked.good.column("date")[-1].as_py() if new_bars.num_rows else None
-            later = [a for a in actions.to_pylist() if last is None or a["date"] > last]
+            assert self.full.bars is not None and self.full.bars.num_rows
+            through = max(self.full.bars.column("date").to_pylist())  # valid or not
+            new_bars = replace_history(bars, self.full_checked.good, through)
+            later = [a for a in actions.to_pylist() if a["date"] > through]
             base_actions = pa.Table.from_pylist(later, schema=actions.schema)
             return new_bars, merge_actions(base_actions, self.full.actions or empty_actions())
         assert self.checked is not None
@@ -388,6 +404,10 @@ class _Plan:
             merge_bars(bars, self.checked.good),
             merge_actions(actions, self.result.actions or empty_actions()),
         )
+
+
+def _row_key(row: dict[str, Any]) -> str:
+    return json.dumps(row, sort_keys=True, default=str)
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
