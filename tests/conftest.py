@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -9,6 +11,13 @@ import pyarrow as pa
 import pytest
 
 from barlake.core.schema import BAR_SCHEMA
+from barlake.emulators import (
+    Emulator,
+    EmulatorUnavailable,
+    start_fake_gcs,
+    start_firestore,
+    start_pubsub,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "yahoo"
 
@@ -47,3 +56,55 @@ def weekdays(start: date, n: int) -> list[date]:
 @pytest.fixture
 def fixtures() -> Path:
     return FIXTURES
+
+
+# --------------------------------------------------------------------------- emulators
+# Started once per session on free ports, stopped by process group. Where the program is
+# missing they skip with the reason; with BARLAKE_REQUIRE_EMULATORS=1 (set by .ci/run) a
+# missing emulator fails instead, so CI can never pass by skipping.
+
+EMULATOR_PROJECT = "barlake-test"
+
+
+def _emulator(start: Callable[[], Emulator]) -> Emulator:
+    try:
+        return start()
+    except EmulatorUnavailable as exc:
+        if os.environ.get("BARLAKE_REQUIRE_EMULATORS") == "1":
+            pytest.fail(f"BARLAKE_REQUIRE_EMULATORS=1 but {exc}")
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def pubsub_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    logs = tmp_path_factory.mktemp("pubsub")
+    emulator = _emulator(lambda: start_pubsub(EMULATOR_PROJECT, logs))
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def firestore_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    logs = tmp_path_factory.mktemp("firestore")
+    emulator = _emulator(lambda: start_firestore(EMULATOR_PROJECT, logs))
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    logs = tmp_path_factory.mktemp("gcs")
+    emulator = _emulator(lambda: start_fake_gcs(logs))
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
+def emulator_env(monkeypatch: pytest.MonkeyPatch) -> Callable[[Emulator], None]:
+    """Point Google clients at an emulator for one test (sets its *_EMULATOR_HOST variables)."""
+
+    def use(emulator: Emulator) -> None:
+        for key, value in emulator.env.items():
+            monkeypatch.setenv(key, value)
+
+    return use
