@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from barlake.config import ConfigError, Settings
+from barlake.config import FUNCTIONS, ConfigError, Settings
 from conftest import FIXTURES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,11 +20,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_readme_configuration_table_lists_every_variable_with_its_default() -> None:
     readme = (ROOT / "README.md").read_text()
-    rows = dict(re.findall(r"^\| `(BARLAKE_[A-Z_]+)` \| (.+?) \|", readme, re.M))
+    found = re.findall(r"^\| `(BARLAKE_[A-Z_]+)` \| (.+?) \| (.+?) \|", readme, re.M)
+    rows = {env: (default, by) for env, default, by in found}
     for field_name, field in Settings.__dataclass_fields__.items():
         env = field.metadata["env"]
         assert env in rows, f"README lacks {env} ({field_name})"
-        assert rows[env] == (f"`{field.default}`" if field.default else "(empty)")
+        default, by = rows[env]
+        assert default == (f"`{field.default}`" if field.default else "(empty)")
+        used_by = field.metadata["used_by"]
+        expected = {"all"} if set(used_by) == set(FUNCTIONS) else set(used_by) or {"— (local only)"}
+        assert set(by.split(", ")) == expected, env
     assert set(rows) == set(Settings.variables())
 
 
@@ -38,7 +43,9 @@ def test_readme_configuration_table_lists_every_variable_with_its_default() -> N
             "BARLAKE_OVERLAP_SESSIONS must be a whole number from 1 to 250",
         ),
         ({"BARLAKE_DEFAULT_START": "yesterday"}, "BARLAKE_DEFAULT_START is not a date"),
-        ({"BARLAKE_STORAGE": "gcs"}, "BARLAKE_STORAGE='gcs' is not available"),
+        ({"BARLAKE_STORAGE": "s3"}, "BARLAKE_STORAGE='s3' is not available"),
+        ({"BARLAKE_EVENTS": "pubsub"}, "BARLAKE_PROJECT is required with BARLAKE_EVENTS set"),
+        ({"BARLAKE_MAX_EVENT_AGE_SECONDS": "-1"}, "BARLAKE_MAX_EVENT_AGE_SECONDS must be"),
         ({"BARLAKE_PROVIDER": "bloomberg"}, "BARLAKE_PROVIDER must be yahoo or replay:DIR"),
     ],
 )

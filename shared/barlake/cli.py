@@ -28,7 +28,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from barlake.adapters.sqlite_state import StateSchemaError
-from barlake.config import App, ConfigError, Settings, build_embedded, run_embedded
+from barlake.config import App, ConfigError, Settings, build_app, run_embedded
 from barlake.core.schema import InvalidSymbolError, normalize_symbol
 from barlake.messages import IngestRequest
 from barlake.ports import RunStatus, SymbolOutcome
@@ -91,11 +91,13 @@ def settings(lake: str | None, **overrides: str | None) -> Settings:
 
 
 def open_lake(s: Settings, *, existing: bool = False) -> App:
-    """Wire the embedded app; `existing` (read commands) refuses to create a new lake."""
-    if existing and not (Path(s.lake_dir) / s.raw_bucket).is_dir():
+    """Wire the app the settings name (the embedded lake by default; the cloud backends against
+    the local stack or Google Cloud); `existing` (read commands) refuses to create a new lake."""
+    local = s.storage == "local"
+    if existing and local and not (Path(s.lake_dir) / s.raw_bucket).is_dir():
         fail(f"no lake at {s.lake_dir} (run an ingest first, or pass --lake DIR)", EXIT_NOT_FOUND)
     try:
-        return build_embedded(s)
+        return build_app(s)
     except (OSError, sqlite3.Error, StateSchemaError) as exc:
         fail(f"cannot open the lake at {s.lake_dir}: {exc}")
 
