@@ -108,3 +108,48 @@ def emulator_env(monkeypatch: pytest.MonkeyPatch) -> Callable[[Emulator], None]:
             monkeypatch.setenv(key, value)
 
     return use
+
+
+# --------------------------------------------------------------------------- redis
+# A real redis-server per session (free port, no persistence, stopped by PID), and an Upstash
+# REST bridge in front of it so the real upstash-redis client talks to real Redis. Same skip /
+# fail rule as the emulators: BARLAKE_REQUIRE_EMULATORS=1 turns a missing redis-server into a
+# failure.
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    from barlake.localredis import start_redis
+
+    logs = tmp_path_factory.mktemp("redis")
+    server = _emulator(lambda: start_redis(logs))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def upstash_bridge(redis_server: Emulator):
+    from barlake.localredis import UpstashBridge
+
+    bridge = UpstashBridge(redis_server.env["BARLAKE_REDIS_URL"])
+    yield bridge
+    bridge.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: Emulator) -> str:
+    """The session's Redis, emptied for this test."""
+    import redis
+
+    url = redis_server.env["BARLAKE_REDIS_URL"]
+    with redis.Redis.from_url(url) as client:
+        client.flushall()
+    return url
+
+
+@pytest.fixture
+def upstash(upstash_bridge, redis_url: str):
+    """The Upstash bridge over an emptied Redis, behaving normally for this test."""
+    upstash_bridge.fault, upstash_bridge.delay_s = None, 0.0
+    yield upstash_bridge
+    upstash_bridge.fault, upstash_bridge.delay_s = None, 0.0

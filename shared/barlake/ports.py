@@ -245,13 +245,41 @@ class StateStore(Protocol):
 
 @runtime_checkable
 class Cache(Protocol):
-    """A byte cache in front of storage. Never authoritative: a miss is always safe."""
+    """A byte cache in front of storage. Never authoritative: a miss is always safe.
+
+    It holds two kinds of entries, so that a read after a write is never stale:
+    - values (get/set): bytes under a key that names one version of the content (callers put
+      the object's generation in the key), so a key's value never changes and any tier, an
+      in-process L1 included, may keep it until its TTL;
+    - generations (generations/advance): the newest generation known for an object, a number
+      that only moves forward. Writers advance it after each write; readers look it up to build
+      value keys. Never kept in an in-process tier.
+    `shared` says whether every process (writers included) sees the same entries: only a shared
+    cache's generations can be trusted without asking storage.
+    """
+
+    shared: bool
 
     def get(self, key: str) -> bytes | None: ...
 
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]: ...
+
     def set(self, key: str, value: bytes, ttl_seconds: int) -> None: ...
 
+    def set_many(self, items: Mapping[str, bytes], ttl_seconds: int) -> None: ...
+
     def delete(self, key: str) -> None: ...
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every value and generation whose key starts with prefix; how many."""
+        ...
+
+    def generations(self, keys: Sequence[str]) -> list[int | None]: ...
+
+    def advance(self, key: str, generation: int, ttl_seconds: int) -> None:
+        """Store generation under key unless a larger one is there (then only refresh the
+        TTL): two writers announcing out of order leave the newer generation."""
+        ...
 
 
 # --------------------------------------------------------------------------- providers
