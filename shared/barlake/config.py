@@ -68,7 +68,7 @@ class Settings:
     sqlite_path: str = _env(
         "BARLAKE_SQLITE_PATH", "", "SQLite file (default <lake>/state.sqlite).", _LOCAL
     )
-    cache: str = _env("BARLAKE_CACHE", "memory", "Cache backend: memory or none.")
+    cache: str = _env("BARLAKE_CACHE", "memory", "Cache backend: memory, none, redis or upstash.")
     provider: str = _env(
         "BARLAKE_PROVIDER", "yahoo", "Bar source: yahoo or replay:DIR.", ("ingest",)
     )
@@ -108,6 +108,28 @@ class Settings:
         "Events older than this are acknowledged unprocessed: retries never run forever.",
         ("dispatch", "ingest", "weekly", "profile"),
     )
+    redis_url: str = _env(
+        "BARLAKE_REDIS_URL",
+        "",
+        "Redis for BARLAKE_CACHE=redis: redis://host:6379/0 (rediss:// for TLS).",
+    )
+    upstash_url: str = _env(
+        "BARLAKE_UPSTASH_URL", "", "Upstash REST URL for BARLAKE_CACHE=upstash (https://…)."
+    )
+    upstash_token: str = _env(
+        "BARLAKE_UPSTASH_TOKEN", "", "Upstash REST token (from Secret Manager in deployment)."
+    )
+    cache_budget_ms: str = _env(
+        "BARLAKE_CACHE_BUDGET_MS",
+        "50",
+        "A cache call slower than this (ms) is abandoned; requests skip the cache for a while.",
+    )
+    api_keys: str = _env(
+        "BARLAKE_API_KEYS",
+        "",
+        "Comma-separated API keys, sent as X-API-Key (Secret Manager); empty = no key needed.",
+        ("api",),
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: str) -> Settings:
@@ -128,6 +150,7 @@ class Settings:
             ("batch_size", 1000),
             ("overlap_sessions", 250),
             ("max_event_age_seconds", 7 * 86400),
+            ("cache_budget_ms", 10_000),
         ):
             value = getattr(self, name)
             if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= most:
@@ -145,13 +168,27 @@ class Settings:
             ("storage", {"local", "gcs"}),
             ("events", {"inprocess", "pubsub"}),
             ("state", {"sqlite", "firestore"}),
-            ("cache", {"memory", "none"}),
+            ("cache", {"memory", "none", "redis", "upstash"}),
         ):
             if getattr(self, name) not in allowed:
                 raise ConfigError(
                     f"{_var(name)}={getattr(self, name)!r} is not available in this build "
                     f"(choose from {', '.join(sorted(allowed))})"
                 )
+        if self.cache == "redis" and not self.redis_url.startswith(
+            ("redis://", "rediss://", "unix://")
+        ):
+            raise ConfigError(
+                "BARLAKE_CACHE=redis needs BARLAKE_REDIS_URL=redis://host:port/db "
+                f"(or rediss://, unix://), got {self.redis_url!r}"
+            )
+        if self.cache == "upstash" and not (
+            self.upstash_url.startswith(("https://", "http://")) and self.upstash_token
+        ):
+            raise ConfigError(
+                "BARLAKE_CACHE=upstash needs BARLAKE_UPSTASH_URL (https://…) and "
+                "BARLAKE_UPSTASH_TOKEN"
+            )
         cloud = [_var(n) for n in ("events", "state") if getattr(self, n) in CLOUD_BACKENDS]
         if cloud and not self.project:
             raise ConfigError(f"BARLAKE_PROJECT is required with {', '.join(cloud)} set")
@@ -260,11 +297,33 @@ def _state_store(settings: Settings) -> StateStore:
     return SqliteStateStore(settings.state_path)
 
 
-def _cache(settings: Settings) -> Cache:
-    from barlake.adapters.memory_cache import MemoryCache
+def make_cache(settings: Settings) -> Cache:
+    """The cache BARLAKE_CACHE names. Redis and Upstash come behind the resilient wrapper (an
+    in-process L1, the BARLAKE_CACHE_BUDGET_MS budget, a breaker): a cache never fails a
+    request. Their clients are imported only here, so no other path pays for them."""
+    budget_ms = int(settings.cache_budget_ms)
+    if settings.cache in ("redis", "upstash"):
+        from barlake.adapters.resilient_cache import ResilientCache
+
+        inner: Any
+        if settings.cache == "redis":
+            from barlake.adapters.redis_cache import RedisCache
+
+            inner = RedisCache(settings.redis_url, timeout_s=budget_ms / 1000)
+        else:
+            from barlake.adapters.upstash_cache import UpstashCache
+
+            inner = UpstashCache(
+                settings.upstash_url, settings.upstash_token, timeout_s=budget_ms / 1000
+            )
+        return ResilientCache(inner, budget_ms)
+    if settings.cache == "memory":
+        from barlake.adapters.memory_cache import MemoryCache
+
+        return MemoryCache()
     from barlake.adapters.null_cache import NullCache
 
-    return MemoryCache() if settings.cache == "memory" else NullCache()
+    return NullCache()
 
 
 def build_app(
@@ -299,13 +358,18 @@ def build_app(
             event = ObjectFinalized(bucket, info.name, info.generation, dict(info.metadata))
             bus.publish(RAW_OBJECT_FINALIZED, event.to_json(), {"eventType": "OBJECT_FINALIZE"})
 
+    # Writers announce each generation they write to a shared cache: the API's cached reads
+    # are never stale after a write (barlake.services.generations).
+    from barlake.services.generations import announcing
+
+    cache = make_cache(settings)
     app = App(
         settings=settings,
-        raw=_object_store(settings, settings.raw_bucket, finalized),
-        derived=_object_store(settings, settings.derived_bucket),
+        raw=announcing(_object_store(settings, settings.raw_bucket, finalized), cache),
+        derived=announcing(_object_store(settings, settings.derived_bucket), cache),
         state=_state_store(settings),
         bus=bus,
-        cache=_cache(settings),
+        cache=cache,
         provider=provider or LazyProvider(settings.provider),
         clock=clock or utc_now,
     )
