@@ -1,0 +1,7 @@
+"""api: the HTTPS read API — bars (JSON, CSV, Parquet), profiles, inventory, run status — with
+the Redis/Upstash cache in front of the buckets. Private (IAM invoker) unless Terraform opens
+it; optional X-API-Key on top (BARLAKE_API_KEYS)."""
+
+from barlake.api.function import api
+
+__all__ = ["api"]

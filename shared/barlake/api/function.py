@@ -1,0 +1,44 @@
+"""The `api` Cloud Function (functions-framework, HTTP signature): the read API of barlake.api.
+
+The app is built on the first request, not at import (as the other functions do): imports
+stay light and a bad setting shows up as a logged error with its message. One app per
+instance, shared by the instance's threads; its clients and L1 are reused across requests.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING
+
+import functions_framework
+
+from barlake.api.app import ApiApp, ApiError, build_api, error_reply
+
+if TYPE_CHECKING:
+    import flask
+
+log = logging.getLogger("barlake.api")
+_api: ApiApp | None = None
+_lock = threading.Lock()
+
+
+def get_api() -> ApiApp:
+    global _api
+    if _api is None:
+        with _lock:
+            if _api is None:
+                _api = build_api()
+    return _api
+
+
+@functions_framework.http
+def api(request: flask.Request) -> tuple[bytes, int, list[tuple[str, str]]]:
+    try:
+        app = get_api()
+    except Exception as exc:
+        log.exception("the api cannot start")
+        reply = error_reply(ApiError(500, "misconfigured", f"the api cannot start: {exc}"))
+        return reply.body, reply.status, reply.headers
+    reply = app.handle(request.environ)
+    return reply.body, reply.status, reply.headers

@@ -1,0 +1,301 @@
+"""The API's reads, cached and coherent: a body is cached under the generation it was built from.
+
+A request first learns the current generation of the object it reads (one shared-cache round
+trip, or a storage stat: barlake.services.generations), which gives its ETag and the cache key
+of its body; only a miss reads storage. Written against the ports only.
+
+Every bar view is keyed by the *daily* object's generation, weekly/monthly ones included: the
+weekly/monthly objects are rebuilt asynchronously after a daily write, so they are used only
+when their `source_generation` is that very generation; until then the periods are aggregated
+from the daily bars on the fly (the same function the weekly builder runs). A read right after
+a write therefore returns the new bars at every interval.
+
+The inventory (/v1/symbols) summarises the profiles in the state store, which the profile
+function rebuilds asynchronously anyway; it is the one read cached by time
+(INVENTORY_TTL_SECONDS) rather than by generation.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from barlake.api import render
+from barlake.api.params import BarsQuery
+from barlake.core.adjust import adjust as adjust_bars
+from barlake.core.codec import decode_daily, decode_periods
+from barlake.core.layout import DERIVED_PREFIXES, daily_name, period_name, profile_name
+from barlake.ports import Cache, ObjectStore, RunStatus, StateStore
+from barlake.services.generations import (
+    KEY_PREFIX,
+    Generations,
+    generation_key,
+    value_key,
+    value_prefix,
+)
+
+VALUE_TTL_SECONDS = 86_400  # bodies are immutable per key: the TTL only bounds memory
+INVENTORY_TTL_SECONDS = 60
+INVENTORY_KEY = f"{KEY_PREFIX}inventory:r{render.RENDER_VERSION}"
+
+
+class NotFoundError(LookupError):
+    """Nothing stored under that name."""
+
+
+@dataclass(frozen=True)
+class Body:
+    data: bytes
+    generation: int
+    tier: str  # where it came from: "l1", "shared" (Redis/Upstash) or "miss" (built now)
+
+
+def _window(table: pa.Table, q: BarsQuery) -> pa.Table:
+    if q.start is not None:
+        table = table.filter(pc.greater_equal(table["date"], pa.scalar(q.start, pa.date32())))
+    if q.end is not None:
+        table = table.filter(pc.less_equal(table["date"], pa.scalar(q.end, pa.date32())))
+    if q.limit is not None and table.num_rows > q.limit:
+        table = table.slice(table.num_rows - q.limit)  # the most recent `limit` bars
+    return table
+
+
+class CachedReads:
+    def __init__(
+        self, raw: ObjectStore, derived: ObjectStore, state: StateStore, cache: Cache
+    ) -> None:
+        self.raw = raw
+        self.derived = derived
+        self.state = state
+        self.cache = cache
+        self.generations = Generations(cache)
+        self._tiered: Callable[[str], tuple[bytes | None, str]] | None = getattr(
+            cache, "get_tiered", None
+        )
+
+    # ------------------------------------------------------------------ cache plumbing
+
+    def _get(self, key: str) -> tuple[bytes | None, str]:
+        if self._tiered is not None:
+            return self._tiered(key)
+        value = self.cache.get(key)
+        return value, ("miss" if value is None else "l1")
+
+    # ------------------------------------------------------------------ bars
+
+    def bars_generations(self, symbols: Sequence[str]) -> list[int | None]:
+        """The current generation of each symbol's daily object (None: no bars)."""
+        return self.generations.current(self.raw, [daily_name(s) for s in symbols])
+
+    def bars(self, symbol: str, q: BarsQuery, generation: int) -> Body:
+        name = daily_name(symbol)
+        key = value_key(self.raw.bucket, name, generation, self._variant(q))
+        data, tier = self._get(key)
+        if data is not None:
+            return Body(data, generation, tier)
+        data, built_from = self._build_bars(symbol, q, generation)
+        if built_from != generation:
+            self.generations.saw(self.raw, name, built_from, generation)
+            key = value_key(self.raw.bucket, name, built_from, self._variant(q))
+        self.cache.set(key, data, VALUE_TTL_SECONDS)
+        return Body(data, built_from, "miss")
+
+    def bars_many(
+        self, symbols: Sequence[str], q: BarsQuery, generations: Sequence[int]
+    ) -> list[Body]:
+        """Bodies of several symbols: their cache lookups in one round trip."""
+        names = [daily_name(s) for s in symbols]
+        keys = [
+            value_key(self.raw.bucket, n, g, self._variant(q))
+            for n, g in zip(names, generations, strict=True)
+        ]
+        found = self.cache.get_many(keys)
+        out: list[Body] = []
+        for symbol, generation, data in zip(symbols, generations, found, strict=True):
+            if data is not None:
+                out.append(Body(data, generation, "cache"))
+            else:
+                out.append(self.bars(symbol, q, generation))
+        return out
+
+    @staticmethod
+    def _variant(q: BarsQuery) -> str:
+        return f"bars:r{render.RENDER_VERSION}:{q.variant()}"
+
+    def _build_bars(self, symbol: str, q: BarsQuery, generation: int) -> tuple[bytes, int]:
+        """The body for q, and the daily generation it was built from."""
+        if q.interval != "1d" and q.adjust == "split":
+            derived = self.derived.read(period_name(symbol, q.interval))
+            if derived is not None and (
+                derived.info.metadata.get("source_generation") == str(generation)
+            ):
+                periods = _window(decode_periods(derived.data), q)
+                return self._render(symbol, q, periods, None, generation), generation
+        obj = self.raw.read(daily_name(symbol))
+        if obj is None:
+            raise NotFoundError(f"no bars for {symbol}")
+        built_from = obj.info.generation
+        if q.interval == "1d" and q.adjust == "split" and q.whole and q.format == "parquet":
+            return obj.data, built_from  # the stored object is that very body
+        bars, actions = decode_daily(obj.data)
+        bars = adjust_bars(bars, actions, q.adjust)
+        if q.interval != "1d":
+            from barlake.core.aggregate import aggregate
+            from barlake.services.derived import complete_through
+
+            last = bars.column("date")[-1].as_py() if bars.num_rows else None
+            bars = aggregate(bars, q.interval, complete_through(symbol, last) if last else None)
+        return self._render(symbol, q, _window(bars, q), actions, built_from), built_from
+
+    @staticmethod
+    def _render(
+        symbol: str, q: BarsQuery, table: pa.Table, actions: pa.Table | None, generation: int
+    ) -> bytes:
+        if q.format == "json":
+            return render.bars_json(symbol, q.interval, q.adjust, generation, table)
+        if q.format == "csv":
+            return render.bars_csv(table)
+        return render.bars_parquet(table, actions, generation)
+
+    # ------------------------------------------------------------------ profiles
+
+    def profile(self, symbol: str) -> Body:
+        name = profile_name(symbol)
+        (generation,) = self.generations.current(self.derived, [name])
+        if generation is None:
+            raise NotFoundError(f"no profile for {symbol}")
+        key = value_key(self.derived.bucket, name, generation, "profile")
+        data, tier = self._get(key)
+        if data is not None:
+            return Body(data, generation, tier)
+        obj = self.derived.read(name)
+        if obj is None:
+            raise NotFoundError(f"no profile for {symbol}")
+        if obj.info.generation != generation:
+            self.generations.saw(self.derived, name, obj.info.generation, generation)
+            key = value_key(self.derived.bucket, name, obj.info.generation, "profile")
+        self.cache.set(key, obj.data, VALUE_TTL_SECONDS)
+        return Body(obj.data, obj.info.generation, "miss")
+
+    # ------------------------------------------------------------------ inventory
+
+    def inventory(self) -> tuple[dict[str, Any], str]:
+        data, tier = self._get(INVENTORY_KEY)
+        if data is not None:
+            try:
+                return json.loads(data), tier
+            except ValueError:
+                pass
+        from barlake.core.profile import build_inventory
+
+        profiles = self.state.list_profiles()
+        entries = sorted((_inventory_entry(p) for p in profiles), key=lambda e: e["symbol"])
+        inventory = {"totals": build_inventory(profiles), "symbols": entries}
+        body = json.dumps(inventory, separators=(",", ":"), default=str).encode()
+        self.cache.set(INVENTORY_KEY, body, INVENTORY_TTL_SECONDS)
+        return inventory, "miss"
+
+    # ------------------------------------------------------------------ runs
+
+    def run(self, run_id: str | None) -> dict[str, Any]:
+        status = self.state.get_run(run_id) if run_id else self.state.latest_run()
+        if status is None:
+            raise NotFoundError(f"no run {run_id}" if run_id else "no run yet")
+        return run_json(status)
+
+    # ------------------------------------------------------------------ admin
+
+    def forget(self, symbol: str) -> int:
+        """Drop every cached body and generation of the symbol's objects."""
+        names = [(self.raw.bucket, daily_name(symbol))]
+        names += [(self.derived.bucket, period_name(symbol, i)) for i in DERIVED_PREFIXES]
+        names.append((self.derived.bucket, profile_name(symbol)))
+        dropped = 0
+        for bucket, name in names:
+            dropped += self.cache.delete_prefix(value_prefix(bucket, name))
+            self.cache.delete(generation_key(bucket, name))
+        return dropped
+
+    # ------------------------------------------------------------------ health
+
+    def health(self) -> dict[str, Any]:
+        checks: dict[str, Any] = {}
+        checks["storage"] = _timed(lambda: self.raw.stat(f"{daily_name('HEALTH')}.probe"))
+        checks["state"] = _timed(lambda: self.state.get_run("health-probe"))
+        probe = getattr(self.cache, "probe", None)
+        cache: dict[str, Any] = {"backend": type(self.cache).__name__, "shared": self.cache.shared}
+        if probe is not None:
+            ok, ms, error = probe()
+            cache.update(status="ok" if ok else "down", latency_ms=round(ms, 3), error=error)
+            cache.update(self.cache.health())  # type: ignore[attr-defined]
+        else:
+            cache.update(status="ok", latency_ms=0.0)
+        checks["cache"] = cache
+        return checks
+
+
+def _timed(call: Callable[[], object]) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        call()
+    except Exception as exc:
+        ms = (time.perf_counter() - started) * 1000
+        return {"status": "down", "latency_ms": round(ms, 3), "error": f"{type(exc).__name__}"}
+    return {"status": "ok", "latency_ms": round((time.perf_counter() - started) * 1000, 3)}
+
+
+def _inventory_entry(p: dict[str, Any] | Any) -> dict[str, Any]:
+    staleness = p.get("staleness_sessions")
+    return {
+        "symbol": str(p.get("symbol")),
+        "exchange": p.get("exchange"),
+        "first_date": p.get("first_date"),
+        "last_date": p.get("last_date"),
+        "rows": int(p.get("rows") or 0),
+        "staleness_sessions": staleness,
+        "stale": bool((staleness or 0) > 1),
+        "gap_count": int(p.get("gap_count") or 0),
+        "quarantined": int(p.get("quarantined") or 0),
+        "generation": p.get("generation"),
+        "as_of": p.get("as_of"),
+    }
+
+
+def _iso(value: date | Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def run_json(status: RunStatus) -> dict[str, Any]:
+    outcomes = status.outcomes()
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("ok", "unchanged", "restated")}
+    counts["failed"] = sum(o.status == "failed" for o in outcomes)
+    errors = [
+        {
+            "symbol": o.symbol,
+            "kind": o.error_kind or "unknown",
+            "message": o.error or "",
+            "retryable": o.retryable,
+        }
+        for o in sorted(outcomes, key=lambda o: o.symbol)
+        if o.status == "failed"
+    ]
+    return {
+        "run_id": status.run.run_id,
+        "kind": status.run.kind,
+        "created_at": _iso(status.run.created_at),
+        "complete": status.complete,
+        "batches_expected": len(status.run.batch_ids),
+        "batches_done": len(status.batches),
+        "symbols": status.run.symbols,
+        "counts": counts,
+        "rows_written": sum(o.rows_written for o in outcomes),
+        "rows_quarantined": sum(o.rows_quarantined for o in outcomes),
+        "errors": errors,
+    }
