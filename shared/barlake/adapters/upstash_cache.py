@@ -39,14 +39,16 @@ class UpstashCorruptValue(ValueError):
 
 
 def _decode(raw: Any) -> bytes | None:
+    """A stored value's bytes. Text that is not base64 was not written by this adapter: it is
+    returned as it is (its bytes), for the caller's integrity check to refuse."""
     if raw is None:
         return None
     if not isinstance(raw, str):
         raise UpstashCorruptValue(f"expected a string, got {type(raw).__name__}")
     try:
         return base64.b64decode(raw, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise UpstashCorruptValue(f"value is not base64: {exc}") from exc
+    except (binascii.Error, ValueError):
+        return raw.encode("utf-8", "surrogateescape")
 
 
 class UpstashCache:
@@ -71,13 +73,7 @@ class UpstashCache:
         values = self._exec(["MGET", *keys])
         if not isinstance(values, list) or len(values) != len(keys):
             raise UpstashCorruptValue("MGET answered with the wrong shape")
-        out: list[bytes | None] = []
-        for v in values:
-            try:
-                out.append(_decode(v))
-            except UpstashCorruptValue:
-                out.append(None)  # one bad value is one miss, not a failed batch
-        return out
+        return [_decode(v) if isinstance(v, str | None) else b"" for v in values]
 
     def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
         self._exec(["SET", key, base64.b64encode(value).decode("ascii"), "EX", ttl_seconds])

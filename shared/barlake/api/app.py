@@ -309,6 +309,7 @@ class ApiApp:
                 return self._not_modified(etag)
         body = self.reads.profile(symbol)
         tier = {"l1": "hit-l1", "shared": "hit"}.get(body.tier, "miss")
+        self.served[tier] += 1
         return self._data(body.data, "json", f'"{body.generation}-p"', tier, symbol)
 
     def _symbols(self, environ: Environ) -> Reply:
