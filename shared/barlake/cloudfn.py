@@ -22,12 +22,13 @@ import base64
 import binascii
 import json
 import logging
+import os
 import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from barlake import handlers
 from barlake.messages import BadMessage
@@ -179,14 +180,18 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=str, separators=(",", ":"))
 
 
-def configure_logging() -> None:
-    """Called by each functions/<name>/main.py at import: JSON lines on stdout."""
+def configure_logging(stream: IO[str] | None = None) -> logging.Handler | None:
+    """Called by each functions/<name>/main.py at import: JSON lines on stdout, when running
+    as a function (Cloud Run sets K_SERVICE; so does `barlake stack`). Elsewhere (tests that
+    load a function in-process) logging is left as the host configured it."""
+    if stream is None and not os.environ.get("K_SERVICE"):
+        return None
     root = logging.getLogger()
-    if not any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(JsonFormatter())
-        root.addHandler(handler)
-        root.setLevel(logging.INFO)
+    handler = logging.StreamHandler(stream or sys.stdout)
+    handler.setFormatter(JsonFormatter())
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    return handler
 
 
 def _log(name: str, outcome: str, level: int = logging.WARNING, **fields: Any) -> None:
