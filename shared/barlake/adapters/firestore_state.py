@@ -7,7 +7,7 @@ contended transactions), so nothing here is a shared counter or a hot document:
     {prefix}runs/{run}                             written once, by create(); never updated
     {prefix}runs/{run}/batches/{batch}             one per batch; update_batch transacts on it
     {prefix}quarantine/{symbol}/rows/{sha256}      one per (symbol, date, reason, row), create()
-    {prefix}restatements/{symbol}/runs/{run}       one per (symbol, run), as SQLite's key
+    {prefix}restatements/{symbol}/by_run/{run}     one per (symbol, run), as SQLite's key
     {prefix}profiles/{symbol}                      one per symbol, generation compared in a txn
 
 A run's completeness is read from its batch documents against the batch list fixed in the run
@@ -373,7 +373,7 @@ class FirestoreStateStore:
         ]
 
     def _restatements(self, symbol: str) -> firestore.CollectionReference:
-        return self.collection("restatements").document(doc_id(symbol)).collection("runs")
+        return self.collection("restatements").document(doc_id(symbol)).collection("by_run")
 
     @_transient
     def record_restatement(self, record: RestatementRecord) -> None:
