@@ -198,6 +198,8 @@ def test_function_logs_are_json_lines_with_function_and_outcome(lake: App) -> No
     mine = [line for line in lines if line.get("function") == "dispatch"]
     assert mine[-1]["outcome"] == "done" and mine[-1]["severity"] == "INFO"
     assert mine[-1]["result"] == "bf-log"
+    # where the time went: the state store (the registry and the run ledger), and in total
+    assert mine[-1]["ms"] >= mine[-1]["state_ms"] > 0
 
 
 def test_logging_is_left_alone_outside_a_function_runtime(

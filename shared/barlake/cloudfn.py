@@ -25,12 +25,13 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any
 
-from barlake import handlers
+from barlake import handlers, timing
 from barlake.messages import BadMessage
 
 if TYPE_CHECKING:
@@ -110,7 +111,7 @@ def app() -> App:
         if _app is None:
             from barlake.config import Settings, build_app
 
-            _app = build_app(Settings.from_env())
+            _app = build_app(Settings.from_env(), instrument=True)
         return _app
 
 
@@ -128,12 +129,15 @@ def handle(name: str, cloud_event: Any, app_: App | None = None) -> str | None:
     if too_old(event, app_.clock(), int(app_.settings.max_event_age_seconds)):
         _log(name, "too_old", event_id=event.id, published=event.time, level=logging.ERROR)
         return None
+    started, before = time.perf_counter(), timing.snapshot()
     try:
         result = HANDLERS[name](app_, data)
     except Exception as exc:
         _log(name, "retry", event_id=event.id, error=f"{type(exc).__name__}: {exc}")
         raise
-    _log(name, "done", event_id=event.id, result=result, level=logging.INFO)
+    spent = {f"{k}_ms": round(v * 1000, 3) for k, v in timing.since(before).items()}
+    ms = round((time.perf_counter() - started) * 1000, 3)
+    _log(name, "done", event_id=event.id, result=result, ms=ms, **spent, level=logging.INFO)
     return result
 
 
