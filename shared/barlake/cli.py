@@ -258,6 +258,50 @@ def run(
 
 
 @app.command()
+def backfill(
+    symbols: Annotated[list[str] | None, typer.Argument(help="Symbols to (re)load.")] = None,
+    universe: Annotated[
+        str | None, typer.Option(help="File with one symbol per line (# comments).")
+    ] = None,
+    start: Annotated[str | None, typer.Option(help="First date (YYYY-MM-DD).")] = None,
+    end: Annotated[str | None, typer.Option(help="Last date (YYYY-MM-DD).")] = None,
+    full: Annotated[bool, typer.Option(help="Refetch full history.")] = False,
+    lake: LakeOption = None,
+) -> None:
+    """Send a backfill request to topic ingest-requests (runs here on the embedded lake).
+
+    With BARLAKE_EVENTS=pubsub the deployed functions, or `barlake stack`, do the work.
+    """
+    wanted = parse_symbols([*(symbols or []), *(read_universe(universe) if universe else [])])
+    if not wanted:
+        fail("give symbols (barlake backfill AAPL MSFT) or --universe FILE")
+    first, last = parse_date(start, "--start"), parse_date(end, "--end")
+    if first and last and first > last:
+        fail(f"--start {first} is after --end {last}")
+    s = settings(lake)
+    request = IngestRequest(
+        kind="backfill",
+        run_id=f"backfill-{uuid.uuid4().hex[:12]}",
+        symbols=tuple(wanted),
+        start=first,
+        end=last,
+        full=full,
+    )
+    app_ = open_lake(s)
+    if s.events == "inprocess":
+        render_run(execute(app_, request, len(wanted)))
+        return
+    try:
+        message_id = app_.bus.publish(s.ingest_requests_topic, request.to_json())
+    except Exception as exc:  # the bus raises its own clear errors; one line, non-zero exit
+        fail(f"cannot publish to {s.ingest_requests_topic}: {exc}", EXIT_UNREACHABLE)
+    out.print(
+        f"backfill {request.run_id}: {len(wanted)} symbols sent to {s.ingest_requests_topic} "
+        f"(message {message_id}); follow it: barlake status --run {request.run_id}"
+    )
+
+
+@app.command()
 def demo(lake: LakeOption = None) -> None:
     """Run the whole pipeline offline on bundled real Yahoo recordings; restatements healed."""
     from barlake.demo import DEMO_SYMBOLS, run_demo
@@ -398,6 +442,10 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.exit(130)
 
+
+from barlake.cli_stack import stack_app  # noqa: E402  (a sub-command group, kept apart)
+
+app.add_typer(stack_app, name="stack")
 
 if __name__ == "__main__":
     main()

@@ -14,6 +14,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -45,20 +46,25 @@ class Emulator:
         stop_group(self.pid, timeout, self.process.poll if self.process else None)
 
 
+def _reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
 def stop_group(pid: int, timeout: float = 10.0, reap: Callable[[], object] | None = None) -> bool:
     """SIGTERM the process group led by pid, then SIGKILL what is left. False if gone already.
 
-    reap collects the leader when it is our child: an unreaped (zombie) leader would keep the
-    group alive in the kernel's eyes.
+    The leader is reaped when it is our child: an unreaped (zombie) leader would keep the group
+    alive in the kernel's eyes.
     """
+    reap = reap or (lambda: _reap(pid))
     try:
         os.killpg(pid, signal.SIGTERM)
     except ProcessLookupError:
         return False
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if reap is not None:
-            reap()
+        reap()
         try:
             os.killpg(pid, 0)
         except ProcessLookupError:
@@ -121,14 +127,41 @@ def _spawn(
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"{name} exited with {proc.returncode}; see {log}")
-        try:
-            with urllib.request.urlopen(f"http://{host}{ready_path}", timeout=1) as resp:
-                if resp.status < 500:
-                    return emulator
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.1)
+        if _answers(f"http://{host}{ready_path}"):
+            return emulator
+        time.sleep(0.1)
     emulator.stop()
     raise RuntimeError(f"{name} not ready on {host} after {timeout:.0f} s; see {log}")
+
+
+def _answers(url: str) -> bool:
+    """Any HTTP answer below 500 means the server is up (a CloudEvent function answers a GET
+    with 4xx)."""
+    try:
+        with urllib.request.urlopen(url, timeout=1) as resp:
+            return bool(resp.status < 500)
+    except urllib.error.HTTPError as exc:
+        return exc.code < 500
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def start_function(
+    name: str,
+    source: Path,
+    signature: str,
+    log_dir: Path,
+    env: Mapping[str, str],
+    port: int = 0,
+    timeout: float = 60,
+) -> Emulator:
+    """One function under functions-framework (gunicorn, as in Cloud Run), like the cloud runs
+    it: `--target <name>` in `<source>/main.py`."""
+    host = f"127.0.0.1:{port or free_port()}"
+    argv = [sys.executable, "-m", "functions_framework", "--source", str(source / "main.py")]
+    argv += ["--target", name, "--signature-type", signature]
+    argv += ["--host", "127.0.0.1", "--port", host.rsplit(":", 1)[1]]
+    return _spawn(f"fn-{name}", argv, host, "/", log_dir, env, {}, timeout)
 
 
 def start_pubsub(project: str, log_dir: Path, port: int = 0, timeout: float = 60) -> Emulator:

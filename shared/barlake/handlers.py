@@ -40,8 +40,21 @@ def ingest(app: App, data: Mapping[str, Any]) -> str | None:
     record = app.ingest.handle(batch)
     failed = [o for o in record.outcomes if o.status == "failed"]
     if failed:
+        # Structured fields for the "ingest failures" log-based metric (infra/monitoring.tf).
+        fields = {
+            "function": "ingest",
+            "outcome": "symbols_failed",
+            "run_id": batch.run_id,
+            "batch_id": batch.batch_id,
+            "failed": len(failed),
+            "errors": {o.symbol: o.error_kind for o in failed},
+        }
         log.warning(
-            "ingest %s: %d of %d symbols failed", batch.batch_id, len(failed), len(record.outcomes)
+            "ingest %s: %d of %d symbols failed",
+            batch.batch_id,
+            len(failed),
+            len(record.outcomes),
+            extra={"fields": fields},
         )
     retry = [o.symbol for o in record.outcomes if o.retryable]
     if retry:
