@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import json
 import logging
+import threading
 import time
 import zlib
 from collections import Counter
@@ -94,6 +95,8 @@ class ApiApp:
         self._key_digests = [hashlib.sha256(k.encode()).digest() for k in api_keys]
         self._openapi = json.dumps(openapi.build(bool(api_keys)), indent=1).encode()
         self.served: Counter[str] = Counter()  # bodies by origin: hit-l1, hit, miss
+        self.responses: Counter[str] = Counter()  # by status class: 2xx, 3xx, 4xx, 5xx
+        self._count_lock = threading.Lock()
         self._exact: dict[str, tuple[tuple[str, ...], bool, Callable[[Environ], Reply]]] = {
             "/": (GET_METHODS, False, self._index),
             "/openapi.json": (GET_METHODS, False, self._openapi_doc),
@@ -135,10 +138,16 @@ class ApiApp:
                 "unexpected error on %s %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO")
             )
             reply = error_reply(ApiError(500, "internal", "internal error; see the server logs"))
+        with self._count_lock:
+            self.responses[f"{reply.status // 100}xx"] += 1
         elapsed_ms = (time.perf_counter() - started) * 1000
         reply.headers.append(("Server-Timing", f"app;dur={elapsed_ms:.3f}"))
         reply.headers.append(("X-Content-Type-Options", "nosniff"))
         return reply
+
+    def _serve(self, tier: str) -> None:
+        with self._count_lock:
+            self.served[tier] += 1
 
     def _route(self, environ: Environ) -> Reply:
         path = environ.get("PATH_INFO") or "/"
@@ -209,6 +218,7 @@ class ApiApp:
         down = any(checks[k]["status"] != "ok" for k in ("storage", "state"))
         status = "down" if down else ("ok" if checks["cache"]["status"] == "ok" else "degraded")
         checks["cache"]["served"] = dict(self.served)
+        checks["responses"] = dict(self.responses)  # this instance's, since it started
         from barlake.api.openapi import VERSION
 
         return _json_reply(503 if down else 200, {"status": status, "version": VERSION, **checks})
@@ -228,7 +238,7 @@ class ApiApp:
         if body.generation != generation:
             etag = self._bars_etag(body.generation, q)
         tier = {"l1": "hit-l1", "shared": "hit"}.get(body.tier, "miss")
-        self.served[tier] += 1
+        self._serve(tier)
         return self._data(body.data, q.format, etag, tier, f"{symbol}_{q.interval}")
 
     @staticmethod
@@ -258,7 +268,7 @@ class ApiApp:
             etag = self._batch_etag(built, q)
         misses = sum(b.tier == "miss" for b in bodies)
         tier = "hit" if misses == 0 else ("miss" if misses == len(bodies) else "partial")
-        self.served["hit" if misses == 0 else "miss"] += 1
+        self._serve("hit" if misses == 0 else "miss")
         data = [b.data for b in bodies]
         if q.format == "json":
             errors = [{"symbol": s, "status": 404, "message": f"no bars for {s}"} for s in missing]
@@ -309,7 +319,7 @@ class ApiApp:
                 return self._not_modified(etag)
         body = self.reads.profile(symbol)
         tier = {"l1": "hit-l1", "shared": "hit"}.get(body.tier, "miss")
-        self.served[tier] += 1
+        self._serve(tier)
         return self._data(body.data, "json", f'"{body.generation}-p"', tier, symbol)
 
     def _symbols(self, environ: Environ) -> Reply:

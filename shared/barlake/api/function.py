@@ -32,6 +32,21 @@ def get_api() -> ApiApp:
     return _api
 
 
+def _framework_error(exc: Exception) -> tuple[bytes, int, list[tuple[str, str]]]:
+    """Flask answers some requests before the function runs (a path its URL rules refuse, such
+    as one holding a newline; /robots.txt): in JSON too, like every other answer."""
+    status = int(getattr(exc, "code", None) or 404)
+    code = "no_route" if status == 404 else "method_not_allowed"
+    reply = error_reply(ApiError(status, code, f"{getattr(exc, 'name', 'Not Found')}"))
+    return reply.body, reply.status, reply.headers
+
+
+# While functions-framework loads this module, errorhandler is its Flask app's (elsewhere, a
+# no-op): a plain call, not a decorator, so the function keeps its name either way.
+functions_framework.errorhandler(404)(_framework_error)
+functions_framework.errorhandler(405)(_framework_error)
+
+
 @functions_framework.http
 def api(request: flask.Request) -> tuple[bytes, int, list[tuple[str, str]]]:
     try:

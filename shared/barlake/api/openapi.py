@@ -275,6 +275,15 @@ def _operation(
     return op
 
 
+_NO_DOUBLE_DOT = {"pattern": r"\.\."}
+SYMBOL_SCHEMA = {
+    "type": "string",
+    "pattern": p.SYMBOL_REGEX,
+    "maxLength": p.SYMBOL_MAX_LENGTH,
+    "not": _NO_DOUBLE_DOT,
+}
+
+
 def build(api_keys: bool) -> dict[str, Any]:
     """The document; `api_keys`: whether this deployment requires X-API-Key."""
     symbol = {
@@ -282,12 +291,7 @@ def build(api_keys: bool) -> dict[str, Any]:
         "in": "path",
         "required": True,
         "description": "Yahoo symbol, case-insensitive: AAPL, BRK-B, ^GSPC (as %5EGSPC), 7203.T.",
-        "schema": {
-            "type": "string",
-            "pattern": p.SYMBOL_REGEX,
-            "minLength": 1,
-            "maxLength": p.SYMBOL_MAX_LENGTH,
-        },
+        "schema": SYMBOL_SCHEMA,
     }
     bar_params = [
         _query("interval", {"enum": list(p.INTERVALS), "default": "1d"}, "Bar interval."),
@@ -374,11 +378,7 @@ def build(api_keys: bool) -> dict[str, Any]:
                 [
                     _query(
                         "symbols",
-                        {
-                            "type": "string",
-                            "minLength": 1,
-                            "pattern": r"^[A-Za-z0-9.=^,-]+$",
-                        },
+                        {"type": "string", "pattern": p.SYMBOLS_REGEX, "not": _NO_DOUBLE_DOT},
                         f"Comma-separated symbols, at most {p.MAX_BATCH}.",
                         required=True,
                     ),
@@ -410,11 +410,7 @@ def build(api_keys: bool) -> dict[str, Any]:
                     ),
                     _query(
                         "after",
-                        {
-                            "type": "string",
-                            "pattern": p.SYMBOL_REGEX,
-                            "maxLength": p.SYMBOL_MAX_LENGTH,
-                        },
+                        SYMBOL_SCHEMA,
                         "Start after this symbol (the previous page's next_after).",
                     ),
                 ],
@@ -497,6 +493,7 @@ def build(api_keys: bool) -> dict[str, Any]:
                         ),
                     },
                     "400": _ref("responses", "BadRequest"),
+                    "404": _ref("responses", "NotFound"),
                 },
                 keyed=api_keys,
                 tag="admin",

@@ -23,10 +23,13 @@ MAX_PAGE = 1000
 DEFAULT_PAGE = 100
 MAX_QUERY_FIELDS = 16
 
-# The symbol alphabet of barlake.core.schema, in one regular expression without lookarounds
-# (so OpenAPI tools can generate from it): letters, digits, . - =, an optional leading ^, no
-# "..". Case-insensitive: symbols are upper-cased.
-SYMBOL_REGEX = r"^\^?[A-Za-z0-9](\.?[A-Za-z0-9=-])*\.?$"
+# The symbol rules of barlake.core.schema, case-insensitive (symbols are upper-cased): letters,
+# digits and . - =, an optional leading ^, at most 25 characters with the ^, and no "..".
+# Written without lookarounds, so OpenAPI tools can generate from them (the ".." rule is a
+# separate `not` in the document).
+SYMBOL_CHARS = r"\^?[A-Za-z0-9][A-Za-z0-9.=-]{0,23}"
+SYMBOL_REGEX = f"^{SYMBOL_CHARS}$"
+SYMBOLS_REGEX = f"^{SYMBOL_CHARS}(,{SYMBOL_CHARS}){{0,{MAX_BATCH - 1}}}$"
 SYMBOL_MAX_LENGTH = 25
 RUN_ID_REGEX = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 DATE_REGEX = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
