@@ -426,6 +426,37 @@ def show(
     out.print(table)
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    lake: LakeOption = None,
+) -> None:
+    """Serve the read API (the `api` function, under functions-framework as in Cloud Run).
+
+    The embedded lake by default; with the BARLAKE_* settings of `barlake stack env` (or of a
+    Google Cloud project), the same API over GCS, Firestore and the configured cache.
+    """
+    if not 1 <= port <= 65535:
+        fail(f"--port must be from 1 to 65535, got {port}")
+    s = settings(lake)
+    open_lake(s, existing=True)  # a missing lake or a bad setting: one line now, not per request
+    from barlake.api import function
+
+    env = {**os.environ}
+    if s.storage == "local":
+        env["BARLAKE_LAKE_DIR"] = str(Path(s.lake_dir).resolve())
+    argv = [sys.executable, "-m", "functions_framework", "--source", function.__file__]
+    argv += ["--target", "api", "--signature-type", "http", "--host", host, "--port", str(port)]
+    where = f"the lake at {s.lake_dir}" if s.storage == "local" else f"{s.storage} ({s.raw_bucket})"
+    out.print(
+        f"serving {where} on http://{host}:{port}/v1/… (OpenAPI: /openapi.json, "
+        f"cache: {s.cache}); Ctrl-C stops"
+    )
+    sys.stdout.flush()
+    os.execve(sys.executable, argv, env)  # functions-framework takes over this process
+
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 

@@ -32,8 +32,9 @@ MEDIA_TYPES = {
     "parquet": "application/vnd.apache.parquet",
 }
 _encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
-# Quote only what needs it; the header is written here (Arrow quotes header names always).
-_CSV_OPTIONS = pcsv.WriteOptions(quoting_style="needed", include_header=False)
+# No quotes: the one text column is the symbol, whose alphabet (letters, digits, . - = ^) holds
+# no comma, quote or newline. The header is written here (Arrow would quote it).
+_CSV_OPTIONS = pcsv.WriteOptions(quoting_style="none", include_header=False)
 
 
 def _column(table: pa.Table, name: str) -> list[Any]:
