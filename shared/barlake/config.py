@@ -130,6 +130,12 @@ class Settings:
         "Comma-separated API keys, sent as X-API-Key (Secret Manager); empty = no key needed.",
         ("api",),
     )
+    cache_memory_mb: str = _env(
+        "BARLAKE_CACHE_MEMORY_MB",
+        "64",
+        "In-process cache (L1) in front of Redis/Upstash, MiB per instance (0: none).",
+        ("api",),
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: str) -> Settings:
@@ -175,6 +181,13 @@ class Settings:
                     f"{_var(name)}={getattr(self, name)!r} is not available in this build "
                     f"(choose from {', '.join(sorted(allowed))})"
                 )
+        if not (self.cache_memory_mb.isascii() and self.cache_memory_mb.isdigit()) or not (
+            0 <= int(self.cache_memory_mb) <= 4096
+        ):
+            raise ConfigError(
+                f"BARLAKE_CACHE_MEMORY_MB must be a whole number from 0 to 4096, got "
+                f"{self.cache_memory_mb!r}"
+            )
         if self.cache == "redis" and not self.redis_url.startswith(
             ("redis://", "rediss://", "unix://")
         ):
@@ -297,11 +310,31 @@ def _state_store(settings: Settings) -> StateStore:
     return SqliteStateStore(settings.state_path)
 
 
-def make_cache(settings: Settings) -> Cache:
+def cache_namespace(settings: Settings) -> str:
+    """Whose entries these are. Bucket names are global on GCS, so keys (which hold them) are
+    unique already; local lakes all have a barlake-raw bucket: their folder tells them apart."""
+    if settings.storage != "local":
+        return settings.storage
+    import hashlib
+
+    folder = str(Path(settings.lake_dir).resolve())
+    return f"local-{hashlib.sha256(folder.encode()).hexdigest()[:12]}"
+
+
+WRITER_BUDGET_MS = 1000
+
+
+def make_cache(settings: Settings, *, writer: bool = False) -> Cache:
     """The cache BARLAKE_CACHE names. Redis and Upstash come behind the resilient wrapper (an
     in-process L1, the BARLAKE_CACHE_BUDGET_MS budget, a breaker): a cache never fails a
-    request. Their clients are imported only here, so no other path pays for them."""
+    request. Their clients are imported only here, so no other path pays for them.
+
+    `writer`: the cache writers announce generations through. It waits longer (at least
+    WRITER_BUDGET_MS) and keeps no L1: a lost announcement means stale reads until the
+    generation key's TTL, a slow one only costs the writing function that time."""
     budget_ms = int(settings.cache_budget_ms)
+    if writer:
+        budget_ms = max(budget_ms, WRITER_BUDGET_MS)
     if settings.cache in ("redis", "upstash"):
         from barlake.adapters.resilient_cache import ResilientCache
 
@@ -316,7 +349,11 @@ def make_cache(settings: Settings) -> Cache:
             inner = UpstashCache(
                 settings.upstash_url, settings.upstash_token, timeout_s=budget_ms / 1000
             )
-        return ResilientCache(inner, budget_ms)
+        from barlake.adapters.memory_cache import MemoryCache
+
+        l1_mb = 0 if writer else int(settings.cache_memory_mb)
+        l1 = MemoryCache(max_entries=50_000, max_bytes=l1_mb * 1024 * 1024)
+        return ResilientCache(inner, budget_ms, l1=l1, namespace=cache_namespace(settings))
     if settings.cache == "memory":
         from barlake.adapters.memory_cache import MemoryCache
 
@@ -377,8 +414,9 @@ def build_app(
     # are never stale after a write (barlake.services.generations).
     from barlake.services.generations import announcing
 
-    adapters["raw"] = announcing(adapters["raw"], cache)
-    adapters["derived"] = announcing(adapters["derived"], cache)
+    announcer = make_cache(settings, writer=True) if cache.shared else cache
+    adapters["raw"] = announcing(adapters["raw"], announcer)
+    adapters["derived"] = announcing(adapters["derived"], announcer)
     app = App(
         settings=settings,
         bus=bus,

@@ -8,7 +8,9 @@ means for a request; this adapter only talks to Redis.
 
 from __future__ import annotations
 
+import queue
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
@@ -36,12 +38,29 @@ class RedisCache:
             health_check_interval=0,
         )
         self._advance = self.client.register_script(ADVANCE_SCRIPT)
+        self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+    def _read(self, *command: str) -> Any:
+        """One read command on a connection of our own: the request path's GET/MGET skip the
+        client's pool and per-command bookkeeping (a third of redis-py's CPU per call)."""
+        try:
+            conn = self._idle.get_nowait()
+        except queue.Empty:
+            conn = self.client.connection_pool.make_connection()
+        try:
+            conn.send_command(*command)
+            reply = conn.read_response()
+        except BaseException:
+            conn.disconnect()  # its state is unknown: never reuse it
+            raise
+        self._idle.put(conn)
+        return reply
 
     def get(self, key: str) -> bytes | None:
-        return self.client.get(key)  # type: ignore[return-value]
+        return self._read("GET", key)  # type: ignore[no-any-return]
 
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
-        return list(self.client.mget(keys)) if keys else []  # type: ignore[arg-type]
+        return list(self._read("MGET", *keys)) if keys else []
 
     def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
         self.client.set(key, value, ex=ttl_seconds)
@@ -79,4 +98,6 @@ class RedisCache:
         self.client.ping()
 
     def close(self) -> None:
+        while not self._idle.empty():
+            self._idle.get_nowait().disconnect()
         self.client.close()

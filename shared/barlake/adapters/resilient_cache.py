@@ -77,6 +77,45 @@ class CacheSlowError(TimeoutError):
     pass
 
 
+class ScopedCache:
+    """A shared cache seen through a key prefix: lakes that share one Redis (two local lakes
+    both have a bucket called barlake-raw) never see each other's entries."""
+
+    shared = True
+
+    def __init__(self, inner: SharedCache, namespace: str) -> None:
+        self.inner = inner
+        self.name = getattr(inner, "name", type(inner).__name__)
+        self.prefix = f"{namespace}:"
+
+    def get(self, key: str) -> bytes | None:
+        return self.inner.get(self.prefix + key)
+
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        return self.inner.get_many([self.prefix + k for k in keys])
+
+    def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
+        self.inner.set(self.prefix + key, value, ttl_seconds)
+
+    def set_many(self, items: Mapping[str, bytes], ttl_seconds: int) -> None:
+        self.inner.set_many({self.prefix + k: v for k, v in items.items()}, ttl_seconds)
+
+    def delete(self, key: str) -> None:
+        self.inner.delete(self.prefix + key)
+
+    def delete_prefix(self, prefix: str) -> int:
+        return self.inner.delete_prefix(self.prefix + prefix)
+
+    def generations(self, keys: Sequence[str]) -> list[int | None]:
+        return self.inner.generations([self.prefix + k for k in keys])
+
+    def advance(self, key: str, generation: int, ttl_seconds: int) -> None:
+        self.inner.advance(self.prefix + key, generation, ttl_seconds)
+
+    def ping(self) -> None:
+        self.inner.ping()
+
+
 class ResilientCache:
     """A shared Cache (RedisCache, UpstashCache) behind an L1, a budget and a breaker."""
 
@@ -88,9 +127,10 @@ class ResilientCache:
         budget_ms: float = 50,
         *,
         l1: MemoryCache | None = None,
+        namespace: str = "",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.inner = inner
+        self.inner = ScopedCache(inner, namespace) if namespace else inner
         self.name = getattr(inner, "name", type(inner).__name__)
         self.budget_s = budget_ms / 1000
         self.l1 = l1 if l1 is not None else MemoryCache(max_entries=50_000, max_bytes=L1_MAX_BYTES)
