@@ -137,3 +137,37 @@ def test_barlake_serve_refuses_bad_input_in_one_line(
     assert result.returncode == code
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"barlake: error: {message}")
+
+
+def test_the_first_request_keeps_pandas_and_yfinance_out(tmp_path: Path) -> None:
+    """The api function's cold path: its import and its first answers (split-adjusted bars, as
+    stored) load neither pandas (a 0.75 s import pyarrow would otherwise trigger) nor
+    yfinance. Views computed with numpy or the exchange calendar (adjust=total/none, weekly
+    bars aggregated on the fly) load pandas when first asked for, and work."""
+    lake = open_lake(tmp_path / "lake")
+    lake.ingest()
+    probe = """
+import json, sys
+import main
+from barlake.api.function import get_api
+def get(query):
+    env = {"REQUEST_METHOD": "GET", "PATH_INFO": "/v1/bars/MSFT", "QUERY_STRING": query}
+    return get_api().handle(env).status
+first = [get("limit=5"), get("format=parquet"), get("format=csv&start=2025-08-01")]
+light = not ({"pandas", "yfinance"} & set(sys.modules))
+calendar = [get("interval=1wk&adjust=none"), get("adjust=total")]
+import pyarrow as pa
+frame = pa.table({"a": [1, 2]}).to_pandas()
+print(json.dumps([first, light, calendar, "pandas" in sys.modules, len(frame)]))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=FUNCTIONS / "api",
+        env={**os.environ, "BARLAKE_LAKE_DIR": str(tmp_path / "lake")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    got = json.loads(result.stdout.strip().splitlines()[-1])
+    assert got == [[200, 200, 200], True, [200, 200], True, 2]

@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("barlake.api")
 
 DATA_CACHE_CONTROL = "private, no-cache"
+PARSED_REQUESTS = 65_536  # validated bars requests remembered (then forgotten all at once)
+_TIERS = {"l1": "hit-l1", "shared": "hit"}  # reads.Body.tier → X-Cache
 GET_METHODS = ("GET", "HEAD", "OPTIONS")
 Environ = dict[str, Any]
 
@@ -94,6 +96,7 @@ class ApiApp:
         self.reads = reads
         self._key_digests = [hashlib.sha256(k.encode()).digest() for k in api_keys]
         self._openapi = json.dumps(openapi.build(bool(api_keys)), indent=1).encode()
+        self._parsed: dict[tuple[str, str], tuple[str, p.BarsQuery, str]] = {}
         self.served: Counter[str] = Counter()  # bodies by origin: hit-l1, hit, miss
         self.responses: Counter[str] = Counter()  # by status class: 2xx, 3xx, 4xx, 5xx
         self._count_lock = threading.Lock()
@@ -226,27 +229,36 @@ class ApiApp:
     # ------------------------------------------------------------------ bars
 
     def _bars(self, environ: Environ, raw_symbol: str) -> Reply:
-        symbol = p.symbol(raw_symbol)
-        q = p.bars_query(p.query(environ.get("QUERY_STRING", ""), p.BARS_PARAMS))
+        query = environ.get("QUERY_STRING", "")
+        parsed = self._parsed.get((raw_symbol, query))
+        if parsed is None:  # validated once per distinct request line, then remembered
+            symbol = p.symbol(raw_symbol)
+            q = p.bars_query(p.query(query, p.BARS_PARAMS))
+            parsed = (symbol, q, self._bars_etag_suffix(q))
+            if len(self._parsed) >= PARSED_REQUESTS:
+                self._parsed.clear()
+            self._parsed[(raw_symbol, query)] = parsed
+        symbol, q, suffix = parsed
         (generation,) = self.reads.bars_generations([symbol])
         if generation is None:
             raise ApiError(404, "not_found", f"no bars for {symbol}")
-        etag = self._bars_etag(generation, q)
+        etag = f'"{generation}{suffix}'
         if _matches(environ.get("HTTP_IF_NONE_MATCH"), etag):
             return self._not_modified(etag)
         body = self.reads.bars(symbol, q, generation)
         if body.generation != generation:
-            etag = self._bars_etag(body.generation, q)
-        tier = {"l1": "hit-l1", "shared": "hit"}.get(body.tier, "miss")
+            etag = f'"{body.generation}{suffix}'
+        tier = _TIERS.get(body.tier, "miss")
         self._serve(tier)
         return self._data(body.data, q.format, etag, tier, f"{symbol}_{q.interval}")
 
     @staticmethod
-    def _bars_etag(generation: int, q: p.BarsQuery) -> str:
+    def _bars_etag_suffix(q: p.BarsQuery) -> str:
+        """The ETag is the generation and this: a digest of the representation asked for."""
         from barlake.api.render import RENDER_VERSION
 
         variant = zlib.crc32(f"{RENDER_VERSION}:{q.variant()}".encode())
-        return f'"{generation}-{variant:08x}"'
+        return f'-{variant:08x}"'
 
     def _batch(self, environ: Environ) -> Reply:
         from barlake.api import render
@@ -318,7 +330,7 @@ class ApiApp:
             if _matches(environ.get("HTTP_IF_NONE_MATCH"), etag):
                 return self._not_modified(etag)
         body = self.reads.profile(symbol)
-        tier = {"l1": "hit-l1", "shared": "hit"}.get(body.tier, "miss")
+        tier = _TIERS.get(body.tier, "miss")
         self._serve(tier)
         return self._data(body.data, "json", f'"{body.generation}-p"', tier, symbol)
 
@@ -337,7 +349,7 @@ class ApiApp:
             "next_after": page[-1]["symbol"] if more and page else None,
         }
         body = json.dumps(payload, separators=(",", ":"), default=str).encode()
-        return self._revalidated(environ, body, {"l1": "hit-l1", "shared": "hit"}.get(tier, "miss"))
+        return self._revalidated(environ, body, _TIERS.get(tier, "miss"))
 
     def _run(self, environ: Environ, raw_run_id: str | None) -> Reply:
         p.query(environ.get("QUERY_STRING", ""), frozenset())

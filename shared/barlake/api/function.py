@@ -28,8 +28,50 @@ def get_api() -> ApiApp:
     if _api is None:
         with _lock:
             if _api is None:
+                from barlake import cloudfn
+
+                cloudfn.configure_logging()  # JSON lines under Cloud Run, as every function
+                pyarrow_without_pandas()
                 _api = build_api()
+                import gc
+
+                # Everything loaded so far (pyarrow, numpy, the app) lives as long as the
+                # instance: keep it out of the collector's full scans, which otherwise walk
+                # hundreds of thousands of objects every few hundred requests.
+                gc.freeze()
     return _api
+
+
+def pyarrow_without_pandas() -> None:
+    """Keep pandas out of the first requests.
+
+    pyarrow imports pandas (~0.75 s here) the first time it builds any array, only to ask
+    whether its input is a pandas object; the API never hands it one. That question is asked
+    once per process and remembered: ask it now with pandas hidden, and pyarrow remembers
+    "no pandas". pandas still imports normally when something needs it: pyarrow's numpy
+    conversions (adjust=total/none) and the exchange calendars (weekly bars aggregated on the
+    fly) load it on their first use, and pyarrow's to_pandas/from_pandas check again and work.
+    """
+    import importlib.abc
+    import sys
+
+    if "pandas" in sys.modules:
+        return
+
+    class _HidePandas(importlib.abc.MetaPathFinder):
+        def find_spec(self, name: str, path: object, target: object = None) -> None:
+            if name == "pandas" or name.startswith("pandas."):
+                raise ModuleNotFoundError(f"{name} hidden while pyarrow starts", name=name)
+
+    import numpy as np
+    import pyarrow as pa
+
+    finder = _HidePandas()
+    sys.meta_path.insert(0, finder)
+    try:
+        pa.array(np.zeros(1))
+    finally:
+        sys.meta_path.remove(finder)
 
 
 def _framework_error(exc: Exception) -> tuple[bytes, int, list[tuple[str, str]]]:

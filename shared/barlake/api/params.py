@@ -9,6 +9,7 @@ into the OpenAPI document (openapi.py), and the fuzz test holds the two together
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -137,6 +138,10 @@ class BarsQuery:
     def whole(self) -> bool:
         """No window: every stored bar."""
         return self.start is None and self.end is None and self.limit is None
+
+    @functools.cached_property
+    def key(self) -> str:
+        return self.variant()
 
     def variant(self) -> str:
         """What, besides the object's generation, decides the body: part of its cache key."""

@@ -17,6 +17,7 @@ function rebuilds asynchronously anyway; it is the one read cached by time
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -31,7 +32,8 @@ from barlake.api import render
 from barlake.api.params import BarsQuery
 from barlake.core.adjust import adjust as adjust_bars
 from barlake.core.codec import decode_daily, decode_periods
-from barlake.core.layout import DERIVED_PREFIXES, daily_name, period_name, profile_name
+from barlake.core.layout import DERIVED_PREFIXES, period_name, profile_name
+from barlake.core.layout import daily_name as _daily_name
 from barlake.ports import Cache, ObjectStore, RunStatus, StateStore
 from barlake.services.generations import (
     KEY_PREFIX,
@@ -44,6 +46,9 @@ from barlake.services.generations import (
 VALUE_TTL_SECONDS = 86_400  # bodies are immutable per key: the TTL only bounds memory
 INVENTORY_TTL_SECONDS = 60
 INVENTORY_KEY = f"{KEY_PREFIX}inventory:r{render.RENDER_VERSION}"
+
+
+daily_name = functools.lru_cache(maxsize=65_536)(_daily_name)  # per request, so kept
 
 
 class NotFoundError(LookupError):
@@ -127,7 +132,7 @@ class CachedReads:
 
     @staticmethod
     def _variant(q: BarsQuery) -> str:
-        return f"bars:r{render.RENDER_VERSION}:{q.variant()}"
+        return f"bars:r{render.RENDER_VERSION}:{q.key}"
 
     def _build_bars(self, symbol: str, q: BarsQuery, generation: int) -> tuple[bytes, int]:
         """The body for q, and the daily generation it was built from."""
