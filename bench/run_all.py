@@ -1,6 +1,7 @@
-"""Run the three benchmarks and print one markdown table (for the README).
+"""Run the benchmarks and print one markdown table (for the README).
 
 Run: ./uvw run python bench/run_all.py [--reps 200] [--symbols 5] [--size-symbols 12] [--quick]
+                                       [--no-api]
 
 Every timing is a median over symbols × repetitions, with the pandas baseline measured in the
 same process, interleaved call by call; ratios compare medians from that one run.
@@ -22,6 +23,7 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_api
 import bench_merge
 import bench_size
 import bench_weekly
@@ -54,6 +56,7 @@ def main() -> None:
     ap.add_argument("--symbols", type=int, default=5, help="symbols for the timings")
     ap.add_argument("--size-symbols", type=int, default=12, help="symbols for the sizes")
     ap.add_argument("--quick", action="store_true", help="30 repetitions (a smoke run)")
+    ap.add_argument("--no-api", action="store_true", help="skip the HTTP API benchmark (~2 min)")
     args = ap.parse_args()
     reps = 30 if args.quick else args.reps
 
@@ -66,6 +69,10 @@ def main() -> None:
     rows += bench_weekly.run(reps, args.symbols, universe[: args.symbols])
     print()
     rows += bench_size.run(args.size_symbols, universe[: args.size_symbols])
+    if not args.no_api:
+        print()
+        seconds, rounds = (1.0, 2) if args.quick else (1.5, 5)
+        rows += bench_api.run(seconds, rounds, clients=3, quick=args.quick)
     elapsed = time.perf_counter() - started
 
     print("\n## summary\n")
