@@ -27,6 +27,7 @@ log = logging.getLogger("barlake.cache")
 
 KEY_PREFIX = "barlake:v1:"
 GENERATION_TTL_SECONDS = 60
+STAT_THREADS = 8
 
 
 def generation_key(bucket: str, name: str) -> str:
@@ -102,19 +103,32 @@ class Generations:
 
     def __init__(self, cache: Cache) -> None:
         self.cache = cache
+        self._pool: Any = None
 
     def current(self, store: ObjectStore, names: Sequence[str]) -> list[int | None]:
         """Each object's current generation, or None when it does not exist."""
         if not self.cache.shared:
-            return [self._stat(store, n) for n in names]
+            return self._stat_many(store, names)
         keys = [generation_key(store.bucket, n) for n in names]
         found = self.cache.generations(keys)
-        for i, generation in enumerate(found):
-            if generation is None:
-                found[i] = generation = self._stat(store, names[i])
-                if generation is not None:
-                    self.cache.advance(keys[i], generation, GENERATION_TTL_SECONDS)
+        unknown = [i for i, generation in enumerate(found) if generation is None]
+        stats = self._stat_many(store, [names[i] for i in unknown])
+        for i, generation in zip(unknown, stats, strict=True):
+            found[i] = generation
+            if generation is not None:
+                self.cache.advance(keys[i], generation, GENERATION_TTL_SECONDS)
         return found
+
+    def _stat_many(self, store: ObjectStore, names: Sequence[str]) -> list[int | None]:
+        """Storage stats, concurrently when there are several (a batch whose generation keys
+        expired together would otherwise pay one GCS round trip per symbol in a row)."""
+        if len(names) <= 1:
+            return [self._stat(store, n) for n in names]
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(STAT_THREADS, thread_name_prefix="barlake-stat")
+        return list(self._pool.map(lambda n: self._stat(store, n), names))
 
     def saw(self, store: ObjectStore, name: str, generation: int, expected: int | None) -> None:
         """A reader read `generation` where the cache said `expected`: repair the key.
