@@ -129,6 +129,7 @@ def handle(name: str, cloud_event: Any, app_: App | None = None) -> str | None:
     if too_old(event, app_.clock(), int(app_.settings.max_event_age_seconds)):
         _log(name, "too_old", event_id=event.id, published=event.time, level=logging.ERROR)
         return None
+    where = {"object": data.get("name")} if name in ("weekly", "profile") else {}
     started, before = time.perf_counter(), timing.snapshot()
     try:
         result = HANDLERS[name](app_, data)
@@ -137,7 +138,9 @@ def handle(name: str, cloud_event: Any, app_: App | None = None) -> str | None:
         raise
     spent = {f"{k}_ms": round(v * 1000, 3) for k, v in timing.since(before).items()}
     ms = round((time.perf_counter() - started) * 1000, 3)
-    _log(name, "done", event_id=event.id, result=result, ms=ms, **spent, level=logging.INFO)
+    _log(
+        name, "done", event_id=event.id, **where, result=result, ms=ms, **spent, level=logging.INFO
+    )
     return result
 
 

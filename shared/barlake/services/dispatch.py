@@ -67,12 +67,7 @@ class DispatchService:
         ]
         # All batches in flight at once (Pub/Sub batches them), every one awaited before the
         # request is acknowledged: a dispatch never "succeeds" with batches unsent.
-        publish_many = getattr(self.bus, "publish_many", None)
-        if publish_many is not None:
-            publish_many(self.topic, messages)
-        else:
-            for message, attributes in messages:
-                self.bus.publish(self.topic, message, attributes)
+        self.bus.publish_many(self.topic, messages)
         return run
 
     def _create(self, run_id: str, request: IngestRequest) -> RunRecord:
