@@ -17,6 +17,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from barlake.core.aggregate import aggregate
 from barlake.core.calendar import calendar_for
@@ -32,6 +33,17 @@ from barlake.ports import (
     StoredObject,
     TransientError,
 )
+
+
+class CorruptObjectError(ValueError):
+    """The daily object cannot be decoded: permanent (a rebuild would fail the same way)."""
+
+
+def _decoded(name: str, decode: Callable[[bytes], Any], data: bytes) -> Any:
+    try:
+        return decode(data)
+    except (ValueError, KeyError, TypeError) as exc:  # Arrow/Parquet/JSON errors on bad bytes
+        raise CorruptObjectError(f"{name}: {type(exc).__name__}: {exc}") from exc
 
 
 class SourceNotYetVisibleError(TransientError):
@@ -115,7 +127,7 @@ class WeeklyService:
         if found is None:
             return "stale"
         _, obj = found
-        bars = decode_bars(obj.data)  # the actions are not needed here
+        bars = _decoded(event.name, decode_bars, obj.data)  # the actions are not needed here
         if bars.num_rows == 0:
             return "empty"
         through = complete_through(symbol, bars.column("date")[-1].as_py())
@@ -153,7 +165,7 @@ class ProfileService:
         if found is None:
             return "stale"
         _, obj = found
-        bars, actions = decode_daily(obj.data)
+        bars, actions = _decoded(event.name, decode_daily, obj.data)
         restatements = self.state.restatements(symbol)
         last = restatements[-1] if restatements else None
         profile = build_profile(
@@ -176,10 +188,11 @@ class ProfileService:
             actions=actions,
         )
         body = json.dumps(profile, sort_keys=True, default=str).encode()
+        # The state record first (it keeps the highest generation, so a repeat is harmless),
+        # the derived object last: a retry after a failure in between finds the object not yet
+        # built and does both again, instead of "duplicate" with the record lost.
+        self.state.put_profile(symbol, profile)
         written = _write_if_newer(
             self.derived, name, body, obj.info.generation, "application/json", current
         )
-        if not written:
-            return "duplicate"
-        self.state.put_profile(symbol, profile)
-        return "built"
+        return "built" if written else "duplicate"
