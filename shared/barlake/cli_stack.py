@@ -52,8 +52,10 @@ def stack_up(
         env["BARLAKE_PROVIDER"] = f"replay:{folder}"
     try:
         info = stack.up(directory, env)
-    except (EmulatorUnavailable, ConfigError, RuntimeError) as exc:
+    except (EmulatorUnavailable, ConfigError) as exc:
         _fail(str(exc))
+    except Exception as exc:  # an emulator or client error: one line, the logs say more
+        _fail(f"{type(exc).__name__}: {exc} (logs in {directory / 'logs'})")
     table = Table(title=f"local cloud stack ({info.project})", title_justify="left")
     for col in ("component", "pid", "url", "log"):
         table.add_column(col)

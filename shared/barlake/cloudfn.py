@@ -10,10 +10,12 @@ Events arrive in two shapes that carry the same thing:
 - an Eventarc storage event (`google.cloud.storage.object.v1.finalized`), whose data is the
   object resource itself.
 
-Outcomes: a transient error raises (the function answers 500 and Pub/Sub or Eventarc retries);
-a permanent one is recorded by the handler and acknowledged; an event older than
-BARLAKE_MAX_EVENT_AGE_SECONDS is acknowledged without work, so nothing retries forever (batches
-also dead-letter after the subscription's max delivery attempts).
+Outcomes: an error known to be permanent (a malformed message, an unknown symbol, an object
+that cannot be decoded) is recorded by the handler and acknowledged; anything else raises (the
+function answers 500 and Pub/Sub or Eventarc retries with backoff): transient errors by
+design, and unexpected ones too, since retrying is the safe default for an idempotent handler.
+Nothing retries forever: an event older than BARLAKE_MAX_EVENT_AGE_SECONDS is acknowledged
+without work, and batches dead-letter after the subscription's max delivery attempts.
 """
 
 from __future__ import annotations
@@ -42,13 +44,6 @@ log = logging.getLogger("barlake.function")
 PUBSUB_EVENT = "google.cloud.pubsub.topic.v1.messagePublished"
 STORAGE_FINALIZED = "google.cloud.storage.object.v1.finalized"
 
-HANDLERS: dict[str, Callable[[App, Mapping[str, Any]], str | None]] = {
-    "dispatch": handlers.dispatch,
-    "ingest": handlers.ingest,
-    "weekly": handlers.weekly,
-    "profile": handlers.profile,
-}
-
 
 @dataclass(frozen=True)
 class Event:
@@ -58,6 +53,15 @@ class Event:
     attributes: Mapping[str, str] = field(default_factory=dict)
     time: datetime | None = None
     id: str = ""
+
+
+HANDLERS: dict[str, Callable[[App, Mapping[str, Any], Event], str | None]] = {
+    # a scheduled run is named after the publish day, which every redelivery shares
+    "dispatch": lambda app, data, event: handlers.dispatch(app, data, event.time),
+    "ingest": lambda app, data, event: handlers.ingest(app, data),
+    "weekly": lambda app, data, event: handlers.weekly(app, data),
+    "profile": lambda app, data, event: handlers.profile(app, data),
+}
 
 
 def _time(value: Any) -> datetime | None:
@@ -129,15 +133,18 @@ def handle(name: str, cloud_event: Any, app_: App | None = None) -> str | None:
     if too_old(event, app_.clock(), int(app_.settings.max_event_age_seconds)):
         _log(name, "too_old", event_id=event.id, published=event.time, level=logging.ERROR)
         return None
+    where = {"object": data.get("name")} if name in ("weekly", "profile") else {}
     started, before = time.perf_counter(), timing.snapshot()
     try:
-        result = HANDLERS[name](app_, data)
+        result = HANDLERS[name](app_, data, event)
     except Exception as exc:
         _log(name, "retry", event_id=event.id, error=f"{type(exc).__name__}: {exc}")
         raise
     spent = {f"{k}_ms": round(v * 1000, 3) for k, v in timing.since(before).items()}
     ms = round((time.perf_counter() - started) * 1000, 3)
-    _log(name, "done", event_id=event.id, result=result, ms=ms, **spent, level=logging.INFO)
+    _log(
+        name, "done", event_id=event.id, **where, result=result, ms=ms, **spent, level=logging.INFO
+    )
     return result
 
 
@@ -147,6 +154,8 @@ def _object_resource(event: Event) -> Mapping[str, Any]:
     attrs = event.attributes
     if attrs.get("eventType") not in (None, "OBJECT_FINALIZE"):
         raise BadMessage(f"not a finalize event: {attrs.get('eventType')}")
+    if not isinstance(event.data, Mapping):
+        raise BadMessage(f"an object event must be a JSON object, got {type(event.data).__name__}")
     data = dict(event.data)
     data.setdefault("bucket", attrs.get("bucketId"))
     data.setdefault("name", attrs.get("objectId"))

@@ -123,15 +123,18 @@ def _spawn(
             start_new_session=True,  # its own process group: stop() takes gcloud's Java too
         )
     emulator = Emulator(name, host, proc.pid, client_env, log, proc)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{name} exited with {proc.returncode}; see {log}")
-        if _answers(f"http://{host}{ready_path}"):
-            return emulator
-        time.sleep(0.1)
-    emulator.stop()
-    raise RuntimeError(f"{name} not ready on {host} after {timeout:.0f} s; see {log}")
+    try:  # until it answers, it is ours to stop whatever happens (an error, a signal)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {proc.returncode}; see {log}")
+            if _answers(f"http://{host}{ready_path}"):
+                return emulator
+            time.sleep(0.1)
+        raise RuntimeError(f"{name} not ready on {host} after {timeout:.0f} s; see {log}")
+    except BaseException:
+        emulator.stop()
+        raise
 
 
 def _answers(url: str) -> bool:

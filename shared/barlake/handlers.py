@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from barlake.messages import BadMessage, IngestBatch, IngestRequest, ObjectFinalized
 from barlake.ports import TransientError
+from barlake.services.derived import CorruptObjectError
 from barlake.services.dispatch import EmptyUniverseError
 
 if TYPE_CHECKING:
@@ -22,9 +24,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("barlake.handlers")
 
 
-def dispatch(app: App, data: Mapping[str, Any]) -> str | None:
+def dispatch(app: App, data: Mapping[str, Any], published: datetime | None = None) -> str | None:
+    """published: when the request was first sent (the same on every redelivery), which names
+    a scheduled run; None (the in-process bus) means now."""
     try:
-        run = app.dispatch.handle(IngestRequest.from_json(data))
+        run = app.dispatch.handle(IngestRequest.from_json(data), published)
     except (BadMessage, EmptyUniverseError) as exc:
         log.error("dispatch: dropping request: %s", exc)
         return None
@@ -78,7 +82,7 @@ def _derived(build: Callable[[ObjectFinalized], str], data: Mapping[str, Any]) -
         return None
     try:
         return build(event)
-    except ValueError as exc:  # a corrupt daily object (Arrow errors are ValueErrors): permanent
+    except CorruptObjectError as exc:  # a daily object that cannot be decoded: permanent
         log.error("%s: cannot build from %s: %s", build.__qualname__, event.name, exc)
         return "invalid"
 

@@ -98,6 +98,15 @@ class EventBus(Protocol):
         """Publish and return the message id only once the message is accepted."""
         ...
 
+    def publish_many(
+        self,
+        topic: str,
+        messages: Sequence[tuple[Mapping[str, Any], Mapping[str, str] | None]],
+    ) -> list[str]:
+        """Publish all (message, attributes) at once and return their ids once every one is
+        accepted; if any fails, the others are still waited for and the first error raised."""
+        ...
+
 
 # --------------------------------------------------------------------------- state store
 

@@ -17,6 +17,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
+import signal
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -50,6 +53,11 @@ class Component:
     pid: int
     url: str
     log: str
+    started: str = ""  # the process's start time (/proc), so `down` never kills a reused PID
+
+    def ours(self) -> bool:
+        """Still the process `up` started (same PID and start time), and still running."""
+        return _alive(self.pid) and (not self.started or _start_time(self.pid) == self.started)
 
 
 @dataclass
@@ -125,57 +133,97 @@ def up(
     root = root.resolve()
     root.mkdir(parents=True, exist_ok=True)
     if (existing := StackInfo.load(root)) is not None and any(
-        _alive(c.pid) for c in existing.components
+        c.ours() for c in existing.components
     ):
         raise RuntimeError(f"a stack is already running from {root} (barlake stack down first)")
     env = cloud_settings_env(project, settings_env)
     settings = Settings.from_env(env)
     logs = root / "logs"
+    for data in ("gcs-data", "pubsub-data"):  # a fresh stack: the emulators keep nothing else
+        shutil.rmtree(logs / data, ignore_errors=True)
+    info = StackInfo(str(root), project, dict(env))
     started: list[Emulator] = []
-    try:
-        pubsub = start_pubsub(project, logs)
-        started.append(pubsub)
-        firestore = start_firestore(project, logs)
-        started.append(firestore)
-        client_env = {**pubsub.env, **firestore.env}
-        with environ(client_env):
-            _create_topics(project, settings)
-        gcs = start_fake_gcs(
-            logs,
-            pubsub=pubsub,
-            project=project,
-            topic=RAW_OBJECT_FINALIZED,
-            bucket=settings.raw_bucket,
+
+    def track(emulator: Emulator) -> Emulator:
+        """Recorded in stack.json as soon as it runs: `down` finds it even if `up` dies."""
+        started.append(emulator)
+        info.components.append(
+            Component(
+                emulator.name,
+                emulator.pid,
+                emulator.url,
+                str(emulator.log),
+                _start_time(emulator.pid),
+            )
         )
-        started.append(gcs)
-        client_env.update(gcs.env)
-        with environ(client_env):
-            _create_buckets(project, settings)
-        fn_env = {**client_env, **env}
-        for name in available_functions():
-            signature = "http" if name == "api" else "cloudevent"
-            started.append(
-                start_function(
-                    name, FUNCTIONS_DIR / name, signature, logs, {**fn_env, "K_SERVICE": name}
+        info.env.update(emulator.env)
+        info.save()
+        return emulator
+
+    with _terminate_as_exit():
+        try:
+            pubsub = track(start_pubsub(project, logs))
+            firestore = track(start_firestore(project, logs))
+            client_env = {**pubsub.env, **firestore.env}
+            with environ(client_env):
+                _create_topics(project, settings)
+            gcs = track(
+                start_fake_gcs(
+                    logs,
+                    pubsub=pubsub,
+                    project=project,
+                    topic=RAW_OBJECT_FINALIZED,
+                    bucket=settings.raw_bucket,
                 )
             )
-        with environ(client_env):
-            urls = {e.name.removeprefix("fn-"): e.url for e in started}
-            if push_endpoint is not None:
-                urls = {name: push_endpoint(name, url) for name, url in urls.items()}
-            _create_subscriptions(project, settings, urls)
-    except BaseException:
-        for emulator in reversed(started):
-            emulator.stop()
-        raise
-    info = StackInfo(
-        str(root),
-        project,
-        {**client_env, **env},
-        [Component(e.name, e.pid, e.url, str(e.log)) for e in started],
-    )
-    info.save()
+            client_env.update(gcs.env)
+            with environ(client_env):
+                _create_buckets(project, settings)
+            fn_env = {**client_env, **env}
+            for name in available_functions():
+                signature = "http" if name == "api" else "cloudevent"
+                fn_source = FUNCTIONS_DIR / name
+                track(
+                    start_function(name, fn_source, signature, logs, {**fn_env, "K_SERVICE": name})
+                )
+            with environ(client_env):
+                urls = {e.name.removeprefix("fn-"): e.url for e in started}
+                if push_endpoint is not None:
+                    urls = {name: push_endpoint(name, url) for name, url in urls.items()}
+                _create_subscriptions(project, settings, urls)
+        except BaseException:
+            for emulator in reversed(started):
+                emulator.stop()
+            (root / STATE_FILE).unlink(missing_ok=True)
+            raise
     return info
+
+
+@contextlib.contextmanager
+def _terminate_as_exit() -> Iterator[None]:
+    """SIGTERM/SIGHUP while starting become SystemExit, so the cleanup above still runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def leave(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    saved = {sig: signal.signal(sig, leave) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
+def _start_time(pid: int) -> str:
+    """Field 22 of /proc/<pid>/stat (start time in clock ticks since boot); "" elsewhere."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[1].split()[19]
 
 
 def down(root: Path) -> list[Component]:
@@ -183,7 +231,7 @@ def down(root: Path) -> list[Component]:
     info = StackInfo.load(root.resolve())
     if info is None:
         return []
-    stopped = [c for c in reversed(info.components) if stop_group(c.pid)]
+    stopped = [c for c in reversed(info.components) if c.ours() and stop_group(c.pid)]
     (root / STATE_FILE).unlink()
     return stopped
 

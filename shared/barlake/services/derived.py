@@ -1,10 +1,11 @@
 """Derived builds on "raw object finalized": weekly+monthly bars, and the data-quality profile.
 
 Both act only on the event's own generation of the daily object:
-- an event older than the object's current generation is stale: a newer event will follow, so
-  the build is skipped (no read of the derived side, no write);
 - the derived object records the generation it was built from (`source_generation`); an event
-  whose generation is not newer than that is a duplicate and is skipped;
+  whose generation is not newer than that is a duplicate (or stale) and is skipped after one
+  metadata request, before the daily object is read;
+- an event older than the daily object's current generation is stale: a newer event will
+  follow, so the build is skipped (one read, no write);
 - the derived write is conditional on the derived object's generation, so two builds racing on
   different raw generations cannot let the older one win.
 Derived outputs go to the derived bucket, which has no triggers: nothing re-triggers itself.
@@ -16,6 +17,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from barlake.core.aggregate import aggregate
 from barlake.core.calendar import calendar_for
@@ -33,28 +35,36 @@ from barlake.ports import (
 )
 
 
+class CorruptObjectError(ValueError):
+    """The daily object cannot be decoded: permanent (a rebuild would fail the same way)."""
+
+
+def _decoded(name: str, decode: Callable[[bytes], Any], data: bytes) -> Any:
+    try:
+        return decode(data)
+    except (ValueError, KeyError, TypeError) as exc:  # Arrow/Parquet/JSON errors on bad bytes
+        raise CorruptObjectError(f"{name}: {type(exc).__name__}: {exc}") from exc
+
+
 class SourceNotYetVisibleError(TransientError):
     """The event names a generation newer than the store shows: retry later (transient)."""
 
 
-def _check(raw: ObjectStore, event: ObjectFinalized) -> str | None:
-    """The event's symbol if it names a daily object still at the event's generation, or None."""
+def _source(raw: ObjectStore, event: ObjectFinalized) -> tuple[str, StoredObject] | None:
+    """The event's symbol and its daily object at exactly the event's generation; None when the
+    event is not about a daily object of this bucket, or is stale (the object has moved on, or
+    is gone). One read: the bytes and the generation they belong to come back together."""
     symbol = symbol_of_daily(event.name)
     if symbol is None or event.bucket != raw.bucket:
         return None
-    current = raw.stat(event.name)
-    if current is None or current.generation > event.generation:
+    obj = raw.read(event.name)
+    if obj is None or obj.info.generation > event.generation:
         return None
-    if current.generation < event.generation:
+    if obj.info.generation < event.generation:
         raise SourceNotYetVisibleError(
             f"{event.name}: generation {event.generation} not visible yet"
         )
-    return symbol
-
-
-def _read_exact(raw: ObjectStore, event: ObjectFinalized) -> StoredObject | None:
-    obj = raw.read(event.name)
-    return obj if obj is not None and obj.info.generation == event.generation else None
+    return symbol, obj
 
 
 def _source_generation(info: ObjectInfo | None) -> int:
@@ -62,16 +72,25 @@ def _source_generation(info: ObjectInfo | None) -> int:
     return int(info.metadata.get("source_generation", -1)) if info is not None else -1
 
 
-def _built_from(store: ObjectStore, name: str) -> int:
-    return _source_generation(store.stat(name))
+def _already(built_from: int, event: ObjectFinalized) -> str:
+    """Nothing to do: built from a newer object ("stale" event) or from this one (a
+    "duplicate" delivery)."""
+    return "stale" if built_from > event.generation else "duplicate"
 
 
 def _write_if_newer(
-    store: ObjectStore, name: str, data: bytes, source_generation: int, content_type: str
+    store: ObjectStore,
+    name: str,
+    data: bytes,
+    source_generation: int,
+    content_type: str,
+    current: ObjectInfo | None,
 ) -> bool:
-    """Write unless the derived object already reflects this or a newer raw generation."""
-    for _ in range(8):
-        current = store.stat(name)
+    """Write unless the derived object already reflects this or a newer raw generation.
+    `current` is what the caller already saw of it (saves a request); re-read on conflict."""
+    for attempt in range(8):
+        if attempt:
+            current = store.stat(name)
         if _source_generation(current) >= source_generation:
             return False
         meta = {"source_generation": str(source_generation), "content_type": content_type}
@@ -97,20 +116,18 @@ class WeeklyService:
     derived: ObjectStore
 
     def handle(self, event: ObjectFinalized) -> str:
-        symbol = _check(self.raw, event)
-        if symbol is None:
+        symbol = symbol_of_daily(event.name)
+        if symbol is None or event.bucket != self.raw.bucket:
             return "stale"
-        todo = [
-            i
-            for i in DERIVED_PREFIXES
-            if _built_from(self.derived, period_name(symbol, i)) < event.generation
-        ]
+        current = {i: self.derived.stat(period_name(symbol, i)) for i in DERIVED_PREFIXES}
+        todo = [i for i in DERIVED_PREFIXES if _source_generation(current[i]) < event.generation]
         if not todo:
-            return "duplicate"
-        obj = _read_exact(self.raw, event)
-        if obj is None:
+            return _already(min(_source_generation(c) for c in current.values()), event)
+        found = _source(self.raw, event)
+        if found is None:
             return "stale"
-        bars = decode_bars(obj.data)  # the actions are not needed here
+        _, obj = found
+        bars = _decoded(event.name, decode_bars, obj.data)  # the actions are not needed here
         if bars.num_rows == 0:
             return "empty"
         through = complete_through(symbol, bars.column("date")[-1].as_py())
@@ -124,6 +141,7 @@ class WeeklyService:
                 data,
                 event.generation,
                 "application/vnd.apache.parquet",
+                current[interval],
             )
         return "built" if wrote else "duplicate"
 
@@ -136,16 +154,18 @@ class ProfileService:
     clock: Callable[[], datetime]
 
     def handle(self, event: ObjectFinalized) -> str:
-        symbol = _check(self.raw, event)
-        if symbol is None:
+        symbol = symbol_of_daily(event.name)
+        if symbol is None or event.bucket != self.raw.bucket:
             return "stale"
         name = profile_name(symbol)
-        if _built_from(self.derived, name) >= event.generation:
-            return "duplicate"
-        obj = _read_exact(self.raw, event)
-        if obj is None:
+        current = self.derived.stat(name)
+        if _source_generation(current) >= event.generation:
+            return _already(_source_generation(current), event)
+        found = _source(self.raw, event)
+        if found is None:
             return "stale"
-        bars, actions = decode_daily(obj.data)
+        _, obj = found
+        bars, actions = _decoded(event.name, decode_daily, obj.data)
         restatements = self.state.restatements(symbol)
         last = restatements[-1] if restatements else None
         profile = build_profile(
@@ -168,7 +188,11 @@ class ProfileService:
             actions=actions,
         )
         body = json.dumps(profile, sort_keys=True, default=str).encode()
-        if not _write_if_newer(self.derived, name, body, obj.info.generation, "application/json"):
-            return "duplicate"
+        # The state record first (it keeps the highest generation, so a repeat is harmless),
+        # the derived object last: a retry after a failure in between finds the object not yet
+        # built and does both again, instead of "duplicate" with the record lost.
         self.state.put_profile(symbol, profile)
-        return "built"
+        written = _write_if_newer(
+            self.derived, name, body, obj.info.generation, "application/json", current
+        )
+        return "built" if written else "duplicate"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from barlake.messages import INGEST_BATCHES, IngestBatch, IngestRequest
 from barlake.ports import EventBus, RunRecord, StateStore, SymbolRecord
@@ -32,13 +32,16 @@ class DispatchService:
     batch_size: int = 50
     topic: str = INGEST_BATCHES
 
-    def run_id_for(self, request: IngestRequest) -> str:
+    def run_id_for(self, request: IngestRequest, published: datetime | None = None) -> str:
+        """A scheduled tick is named after the UTC day it was published, not the day it is
+        processed: a tick retried past midnight is still that day's run."""
         if request.run_id:
             return request.run_id
-        return f"scheduled-{self.clock().date().isoformat()}"  # messages enforce the rest
+        day = (published or self.clock()).astimezone(UTC).date()
+        return f"scheduled-{day.isoformat()}"
 
-    def handle(self, request: IngestRequest) -> RunRecord:
-        run_id = self.run_id_for(request)
+    def handle(self, request: IngestRequest, published: datetime | None = None) -> RunRecord:
+        run_id = self.run_id_for(request, published)
         existing = self.state.get_run(run_id)
         if existing is None:
             run = self._create(run_id, request)
@@ -67,12 +70,7 @@ class DispatchService:
         ]
         # All batches in flight at once (Pub/Sub batches them), every one awaited before the
         # request is acknowledged: a dispatch never "succeeds" with batches unsent.
-        publish_many = getattr(self.bus, "publish_many", None)
-        if publish_many is not None:
-            publish_many(self.topic, messages)
-        else:
-            for message, attributes in messages:
-                self.bus.publish(self.topic, message, attributes)
+        self.bus.publish_many(self.topic, messages)
         return run
 
     def _create(self, run_id: str, request: IngestRequest) -> RunRecord:

@@ -1,0 +1,476 @@
+"""End to end through the local cloud stack: fake-gcs-server, the Pub/Sub and Firestore
+emulators, and every function under functions-framework (`barlake.stack`, as `barlake stack
+up` runs it), fed by the replay provider with real Yahoo recordings.
+
+Every push subscription goes through a small proxy that counts deliveries and can deliver each
+message several times, out of order. The replay folder's CURRENT file switches the recording
+the ingest function serves (a restatement, a provider failure that clears).
+
+What is compared: the stack's objects and records against an embedded run of the same input
+(daily objects byte for byte; weekly/monthly bars and profiles by content, since their
+metadata name the source object's generation, which differs between stores).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from datetime import date
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pyarrow.compute as pc
+import pytest
+
+import barlake
+from barlake import stack
+from barlake.adapters.replay_provider import CURRENT, ReplayProvider, clone_recording
+from barlake.config import App, Settings, build_app, build_embedded, run_embedded
+from barlake.core.codec import decode_daily, decode_periods
+from barlake.core.layout import daily_name, period_name, profile_name
+from barlake.messages import RAW_OBJECT_FINALIZED, IngestRequest
+from barlake.ports import RunStatus, SymbolRecord
+
+pytestmark = pytest.mark.timeout(900)
+
+DEMO = Path(barlake.__file__).parent / "demo_data"
+STAGE1 = DEMO / "1-recorded-2021-11-22"
+STAGE2 = DEMO / "2-recorded-2025-08-15"
+AAPL_2020 = STAGE1 / "AAPL.json"  # 2020-08-31 → 2020-11-06, with the 4:1 split of 2020-08-31
+NOT_FOUND = Path(__file__).parent / "fixtures/yahoo/chart_api_errors"
+NOT_FOUND = NOT_FOUND / "historical-via-chart-SIX-2020-01-01-to-2020-01-03.json"
+
+TICK = [f"T{i:02d}" for i in range(1, 7)]
+DUPS = [f"D{i:02d}" for i in range(1, 7)]
+WAIT_S = 180
+
+
+# ----------------------------------------------------------------------------- push proxy
+
+
+class PushProxy:
+    """Between Pub/Sub and the functions: counts each delivery per message id and, with
+    copies > 1, delivers every push that many times, each after a random delay (so copies of
+    different messages interleave in a shuffled order). Pub/Sub gets the answer of one copy."""
+
+    def __init__(self) -> None:
+        self.targets: dict[str, str] = {}
+        self.copies = 1
+        self.deliveries: Counter[tuple[str, str]] = Counter()
+        self.pending = 0
+        self.lock = threading.Lock()
+        self.rng = random.Random(7)
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                name = self.path.strip("/").split("/")[0]
+                status, answer = proxy.deliver(name, body)
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def endpoint(self, name: str, url: str) -> str:
+        self.targets[name] = url
+        return f"http://127.0.0.1:{self.server.server_address[1]}/{name}/"
+
+    def _forward(self, name: str, body: bytes) -> tuple[int, bytes]:
+        message_id = json.loads(body)["message"]["messageId"]
+        with self.lock:
+            self.deliveries[(name, message_id)] += 1
+        request = urllib.request.Request(
+            self.targets[name] + "/",
+            data=body,
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=120) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read()
+
+    def deliver(self, name: str, body: bytes) -> tuple[int, bytes]:
+        with self.lock:
+            copies = self.copies
+            delays = [self.rng.uniform(0, 0.4) for _ in range(copies)]
+            self.pending += copies - 1
+        for delay in delays[1:]:
+            threading.Thread(target=self._late, args=(name, body, delay), daemon=True).start()
+        time.sleep(delays[0])
+        return self._forward(name, body)
+
+    def _late(self, name: str, body: bytes, delay: float) -> None:
+        time.sleep(delay)
+        try:
+            self._forward(name, body)
+        finally:
+            with self.lock:
+                self.pending -= 1
+
+    def count(self, name: str) -> int:
+        return sum(n for (fn, _), n in self.deliveries.items() if fn == name)
+
+    def drained(self) -> bool:
+        return self.pending == 0
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+# ----------------------------------------------------------------------------- the stack
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = WAIT_S) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+class Cloud:
+    """The running stack, seen from the test: the same adapters the functions use."""
+
+    def __init__(self, info: stack.StackInfo, replay: Path, proxy: PushProxy) -> None:
+        self.info = info
+        self.replay = replay
+        self.proxy = proxy
+        with stack.environ(info.env):
+            self.app: App = build_app(Settings.from_env(info.env))
+        self.finalized: Counter[str] = Counter()
+        from google.cloud import pubsub_v1
+
+        self.subscriber = pubsub_v1.SubscriberClient()
+        self.audit = self.subscriber.subscription_path(info.project, "e2e-audit")
+
+    def use(self, recording: str) -> None:
+        (self.replay / CURRENT).write_text(recording)
+
+    def publish(self, request: IngestRequest) -> str:
+        self.app.bus.publish(self.app.settings.ingest_requests_topic, request.to_json())
+        return request.run_id or ""
+
+    def wait_run(self, run_id: str) -> RunStatus:
+        def done() -> RunStatus | None:
+            status = self.app.state.get_run(run_id)
+            return status if status is not None and status.complete else None
+
+        return wait_for(f"run {run_id} to complete", done)
+
+    def wait_derived(self, symbols: list[str]) -> None:
+        """Weekly, monthly and profile built from each symbol's current daily object."""
+
+        def built() -> bool:
+            for symbol in symbols:
+                info = self.app.raw.stat(daily_name(symbol))
+                profile = self.app.state.get_profile(symbol)
+                if info is None or profile is None or profile["generation"] != info.generation:
+                    return False
+                for interval in ("1wk", "1mo"):
+                    made = self.app.derived.stat(period_name(symbol, interval))
+                    if made is None or made.metadata.get("source_generation") != str(
+                        info.generation
+                    ):
+                        return False
+            return True
+
+        wait_for(f"derived objects of {symbols}", built)
+
+    def builds(self, function: str) -> Counter[str]:
+        """How many times `function` actually built from each raw object (its JSON log lines:
+        result "built", as opposed to "duplicate" or "stale")."""
+        log = Path(next(c.log for c in self.info.components if c.name == f"fn-{function}"))
+        lines = [json.loads(x) for x in log.read_text().splitlines() if x.startswith("{")]
+        return Counter(
+            x["object"] for x in lines if x.get("outcome") == "done" and x["result"] == "built"
+        )
+
+    def pull_finalized(self) -> Counter[str]:
+        """Every raw finalize notification so far, by object name (an audit subscription)."""
+        while True:
+            response = self.subscriber.pull(
+                request={"subscription": self.audit, "max_messages": 1000}, timeout=10
+            )
+            if not response.received_messages:
+                return self.finalized
+            for received in response.received_messages:
+                self.finalized[received.message.attributes["objectId"]] += 1
+            self.subscriber.acknowledge(
+                request={
+                    "subscription": self.audit,
+                    "ack_ids": [r.ack_id for r in response.received_messages],
+                }
+            )
+
+
+@pytest.fixture(scope="module")
+def replay(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Stage 1: the demo's 2021 recordings, clones of AAPL's 2020 bars under test symbols, a
+    delisted symbol (HTTP 404) and FLAKY failing with HTTP 503. Stage 2: the 2025 recordings
+    (GOOG and AMZN after their 20:1 splits). Stage 3: FLAKY answers."""
+    root = tmp_path_factory.mktemp("replay")
+    shutil.copytree(STAGE1, root / "1")
+    shutil.copytree(STAGE2, root / "2")
+    for symbol in [*TICK, *DUPS, "B01", "B02", "C01"]:
+        clone_recording(AAPL_2020, symbol, root / "1")
+    clone_recording(AAPL_2020, "FLAKY", root / "1", status=503)
+    clone_recording(AAPL_2020, "FLAKY", root / "3")
+    shutil.copy(NOT_FOUND, root / "1" / "GONE.json")
+    (root / CURRENT).write_text("1")
+    return root
+
+
+@pytest.fixture(scope="module")
+def cloud(
+    replay: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    require_emulators: Callable[[Callable[[], Any]], Any],
+) -> Iterator[Cloud]:
+    root = tmp_path_factory.mktemp("stack")
+    proxy = PushProxy()
+    settings_env = {"BARLAKE_PROVIDER": f"replay:{replay}", "BARLAKE_BATCH_SIZE": "4"}
+    info = require_emulators(lambda: stack.up(root, settings_env, push_endpoint=proxy.endpoint))
+    try:
+        with stack.environ(info.env):
+            c = Cloud(info, replay, proxy)
+            topic = c.app.bus.publisher.topic_path(info.project, RAW_OBJECT_FINALIZED)  # type: ignore[attr-defined]
+            c.subscriber.create_subscription(request={"name": c.audit, "topic": topic})
+            yield c
+    finally:
+        stack.down(root)
+        proxy.close()
+
+
+def embedded(tmp: Path, replay: Path, recording: str, *requests: IngestRequest) -> App:
+    """The same input through the embedded lake, for comparison (its own copy of the
+    recordings, without the stack's CURRENT pointer: this provider switches by `use`)."""
+    copy = tmp / "replay"
+    shutil.copytree(replay, copy, ignore=shutil.ignore_patterns(CURRENT))
+    provider = ReplayProvider(copy, recording)
+    app = build_embedded(Settings.from_env({}, lake_dir=str(tmp / "lake")), provider=provider)
+    for request in requests:
+        run_embedded(app, request)
+    return app
+
+
+def assert_same_lake(cloud_app: App, local: App, symbols: list[str]) -> None:
+    for symbol in symbols:
+        theirs, ours = cloud_app.raw.read(daily_name(symbol)), local.raw.read(daily_name(symbol))
+        assert theirs is not None and ours is not None, symbol
+        assert theirs.data == ours.data, f"{symbol}: daily objects differ"
+        for interval in ("1wk", "1mo"):
+            a = cloud_app.derived.read(period_name(symbol, interval))
+            b = local.derived.read(period_name(symbol, interval))
+            assert a is not None and b is not None
+            assert decode_periods(a.data).equals(decode_periods(b.data)), (symbol, interval)
+        pa_, pb = cloud_app.state.get_profile(symbol), local.state.get_profile(symbol)
+        assert pa_ is not None and pb is not None
+        assert comparable(pa_) == comparable(pb), symbol
+        stored = cloud_app.derived.read(profile_name(symbol))
+        assert stored is not None and json.loads(stored.data)["symbol"] == symbol
+
+
+def comparable(profile: Mapping[str, Any]) -> dict[str, Any]:
+    """A profile without what differs between two stores or two runs of the same input: the
+    object's generation, and when a restatement was detected."""
+    out = {k: v for k, v in profile.items() if k != "generation"}
+    if out.get("last_restatement"):
+        out["last_restatement"] = {
+            k: v for k, v in out["last_restatement"].items() if k != "detected_at"
+        }
+    return out
+
+
+def outcomes(status: RunStatus) -> dict[str, tuple[str, int]]:
+    return {o.symbol: (o.status, o.rows_written) for o in status.outcomes()}
+
+
+# ----------------------------------------------------------------------------- the tests
+
+
+def test_scheduled_tick_flows_through_every_function_like_the_embedded_run(
+    cloud: Cloud, tmp_path: Path
+) -> None:
+    cloud.use("1")
+    symbols = [*TICK, "MSFT", "AAPL"]
+    cloud.app.state.upsert_symbols([SymbolRecord(s, ("e2e-tick",)) for s in symbols])
+    # The Cloud Scheduler job's payload (infra/): a versioned tick naming its universe.
+    cloud.app.bus.publish(
+        cloud.app.settings.ingest_requests_topic,
+        {"version": 1, "kind": "scheduled", "universe": "e2e-tick"},
+    )
+    run = wait_for("the tick's run", cloud.app.state.latest_run)
+    status = cloud.wait_run(run.run.run_id)
+    assert run.run.run_id.startswith("scheduled-")
+    assert len(status.run.batch_ids) == 2  # 8 symbols, BARLAKE_BATCH_SIZE=4
+    cloud.wait_derived(symbols)
+
+    local = embedded(
+        tmp_path,
+        cloud.replay,
+        "1",
+        IngestRequest(kind="manual", run_id="x", symbols=tuple(symbols)),
+    )
+    assert outcomes(status) == outcomes(local.read.run("x"))
+    assert all(o.status == "ok" and o.rows_written > 0 for o in status.outcomes())
+    assert_same_lake(cloud.app, local, symbols)
+    # one finalize notification per daily object: no write without a change
+    finalized = cloud.pull_finalized()
+    assert all(finalized[daily_name(s)] == 1 for s in symbols), finalized
+
+
+def test_backfill_from_the_cli_adds_new_symbols_then_older_history(cloud: Cloud) -> None:
+    cloud.use("1")
+    env = {**os.environ, **cloud.info.env}
+
+    def backfill(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "barlake.cli", "backfill", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        run_id = done.stdout.split()[1].rstrip(":")
+        assert run_id.startswith("backfill-"), done.stdout
+        return run_id
+
+    cloud.wait_run(backfill("B01", "B02", "--start", "2020-10-01"))
+    first = cloud.app.read.bars("B01", "1d").table
+    assert first.column("date")[0].as_py() == date(2020, 10, 1)
+    last_day = first.column("date")[-1].as_py()
+
+    cloud.wait_run(backfill("B01", "B02", "--start", "2020-09-01"))
+    older = cloud.app.read.bars("B01", "1d").table
+    assert older.column("date")[0].as_py() == date(2020, 9, 1)
+    assert older.column("date")[-1].as_py() == last_day
+    recorded = ReplayProvider(cloud.replay, "1").recorded("B01")
+    assert recorded is not None
+    want = recorded.bars.filter(pc.greater_equal(recorded.bars["date"], date(2020, 9, 1)))
+    assert older.column("date").to_pylist() == want.column("date").to_pylist()
+    cloud.wait_derived(["B01", "B02"])
+
+
+def test_every_message_delivered_three_times_out_of_order_changes_nothing(
+    cloud: Cloud, tmp_path: Path
+) -> None:
+    cloud.use("1")
+    before = Counter(cloud.pull_finalized())
+    request = IngestRequest(kind="backfill", run_id="dup-run", symbols=tuple(DUPS))
+    cloud.proxy.copies = 3
+    try:
+        for _ in range(3):  # the request itself is published three times too
+            cloud.publish(request)
+        status = cloud.wait_run("dup-run")
+        cloud.wait_derived(DUPS)
+        wait_for("duplicate deliveries to finish", cloud.proxy.drained)
+    finally:
+        cloud.proxy.copies = 1
+    assert all(o.status == "ok" for o in status.outcomes())
+    # 3 publishes x 3 copies of the request, 2 batches x 3 copies at least
+    assert cloud.proxy.count("dispatch") >= 9
+    assert cloud.proxy.count("ingest") >= 6
+    local = embedded(tmp_path, cloud.replay, "1", request)
+    assert_same_lake(cloud.app, local, DUPS)
+    time.sleep(2)  # any late notification would arrive now
+    after = cloud.pull_finalized()
+    assert {s: after[daily_name(s)] - before[daily_name(s)] for s in DUPS} == dict.fromkeys(DUPS, 1)
+    # derived objects: built once each; every other delivery found them built and wrote nothing
+    for function in ("weekly", "profile"):
+        built = cloud.builds(function)
+        assert {s: built[daily_name(s)] for s in DUPS} == dict.fromkeys(DUPS, 1), function
+
+
+def test_eight_concurrent_ingests_of_one_symbol_lose_no_day(cloud: Cloud) -> None:
+    cloud.use("1")
+    recorded = ReplayProvider(cloud.replay, "1").recorded("C01")
+    assert recorded is not None
+    days = recorded.bars.column("date").to_pylist()
+    chunks = [days[i::8] for i in range(8)]  # interleaved: every window's days are new
+    windows = [(min(c), max(c)) for c in chunks]
+    assert len({d for c in chunks for d in c}) == len(days)
+    runs = [f"conc-{i}" for i in range(8)]
+    for run_id, (start, end) in zip(runs, windows, strict=True):
+        cloud.publish(
+            IngestRequest(kind="backfill", run_id=run_id, symbols=("C01",), start=start, end=end)
+        )
+    for run_id in runs:
+        cloud.wait_run(run_id)
+    stored = cloud.app.read.bars("C01", "1d").table
+    assert stored.column("date").to_pylist() == days
+    bars, _ = decode_daily(cloud.app.raw.read(daily_name("C01")).data)  # type: ignore[union-attr]
+    assert bars.equals(recorded.bars.select(bars.column_names).cast(bars.schema))
+
+
+def test_restatement_replayed_through_the_stack_is_healed(cloud: Cloud, tmp_path: Path) -> None:
+    symbols = ("GOOG", "AMZN")
+    cloud.use("1")
+    cloud.wait_run(cloud.publish(IngestRequest(kind="manual", run_id="rs-1", symbols=symbols)))
+    cloud.use("2")
+    healed = cloud.wait_run(
+        cloud.publish(IngestRequest(kind="manual", run_id="rs-2", symbols=symbols))
+    )
+    cloud.wait_derived(list(symbols))
+    assert {o.symbol: o.status for o in healed.outcomes()} == dict.fromkeys(symbols, "restated")
+    for symbol in symbols:
+        kinds = {k for r in cloud.app.state.restatements(symbol) for k in r.kinds}
+        assert "split" in kinds, symbol
+    local = embedded(tmp_path, cloud.replay, "1")
+    run_embedded(local, IngestRequest(kind="manual", run_id="rs-1", symbols=symbols))
+    assert isinstance(local.provider, ReplayProvider)
+    local.provider.use("2")
+    run_embedded(local, IngestRequest(kind="manual", run_id="rs-2", symbols=symbols))
+    assert_same_lake(cloud.app, local, list(symbols))
+
+
+def test_transient_failure_is_retried_to_success(cloud: Cloud) -> None:
+    cloud.use("2")  # FLAKY answers HTTP 503 until stage 3
+    run_id = cloud.publish(IngestRequest(kind="manual", run_id="flaky", symbols=("FLAKY",)))
+
+    def failed_once() -> bool:
+        status = cloud.app.state.get_run(run_id)
+        return status is not None and any(o.retryable for o in status.outcomes())
+
+    wait_for("the 503 to be recorded", failed_once)
+    assert cloud.proxy.count("ingest") >= 1
+    cloud.use("3")
+    status = cloud.wait_run(run_id)
+    assert [(o.symbol, o.status) for o in status.outcomes()] == [("FLAKY", "ok")]
+    assert cloud.app.raw.stat(daily_name("FLAKY")) is not None
+
+
+def test_permanent_failure_is_recorded_once_and_not_retried(cloud: Cloud) -> None:
+    cloud.use("1")
+    before = cloud.proxy.count("ingest")
+    status = cloud.wait_run(
+        cloud.publish(IngestRequest(kind="manual", run_id="gone", symbols=("GONE",)))
+    )
+    [outcome] = status.outcomes()
+    assert (outcome.status, outcome.error_kind) == ("failed", "not_found")
+    time.sleep(3)  # past the subscription's minimum backoff: a retry would have come
+    assert cloud.proxy.count("ingest") - before == 1
+    assert cloud.app.raw.stat(daily_name("GONE")) is None
