@@ -25,7 +25,7 @@ resource "google_bigquery_table" "bars" {
   dataset_id          = google_bigquery_dataset.lake.dataset_id
   table_id            = each.key
   description         = "${each.key} bars (external, Parquet): ${each.value}"
-  deletion_protection = false # a definition only: recreating it loses nothing
+  deletion_protection = true
 
   external_data_configuration {
     source_format = "PARQUET"

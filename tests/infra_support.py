@@ -37,6 +37,13 @@ def require(tool: str, reason: str) -> None:
     pytest.skip(f"{tool} unavailable: {reason}")
 
 
+def shared_tmp(factory: pytest.TempPathFactory) -> Path:
+    """One folder per test session for the archives and the probe chain (cached on it)."""
+    path = factory.getbasetemp() / "infra-shared"
+    path.mkdir(exist_ok=True)
+    return path
+
+
 # --------------------------------------------------------------------------- archives
 
 
