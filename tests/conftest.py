@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -66,13 +67,19 @@ def fixtures() -> Path:
 EMULATOR_PROJECT = "barlake-test"
 
 
-def _emulator(start: Callable[[], Emulator]) -> Emulator:
+def _emulator(start: Callable[[], Any]) -> Any:
     try:
         return start()
     except EmulatorUnavailable as exc:
         if os.environ.get("BARLAKE_REQUIRE_EMULATORS") == "1":
             pytest.fail(f"BARLAKE_REQUIRE_EMULATORS=1 but {exc}")
         pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def require_emulators() -> Callable[[Callable[[], Any]], Any]:
+    """Run a start function that may raise EmulatorUnavailable: skip, or fail in CI."""
+    return _emulator
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,6 @@
-"""Event-bus and cache contracts, run against every adapter of each port."""
+"""The cache contract, run against every cache adapter, and what only the in-process bus does
+(fan-out per subscription, retries, dead-lettering). The event-bus contract that every bus
+adapter meets (in-process and Pub/Sub) is in test_contract_pubsub.py."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from barlake.messages import IngestBatch
 from barlake.ports import Cache
 
 
-def test_bus_round_trips_versioned_messages_per_subscription() -> None:
+def test_inprocess_bus_delivers_to_every_subscription_of_the_topic() -> None:
     bus = InProcessBus()
     got: dict[str, list[Any]] = {"a": [], "b": []}
     bus.subscribe("t", lambda d, a: got["a"].append((IngestBatch.from_json(d), dict(a))))
@@ -23,11 +25,11 @@ def test_bus_round_trips_versioned_messages_per_subscription() -> None:
     bus.publish("t", msg.to_json(), {"run_id": "run"})
     bus.publish("other", {"version": 1})
     assert bus.drain() == 2
-    assert got["a"] == [(msg, {"run_id": "run"})]
+    assert got["a"] == [(msg, {"version": "1", "run_id": "run"})]
     assert got["b"] == [msg.to_json()]
 
 
-def test_bus_retries_then_dead_letters() -> None:
+def test_inprocess_bus_retries_then_dead_letters() -> None:
     bus = InProcessBus(max_attempts=3)
     attempts: list[int] = []
     dead: list[Any] = []

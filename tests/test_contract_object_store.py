@@ -1,7 +1,10 @@
-"""The object-store contract, run against every adapter (local today; GCS joins the list).
+"""The object-store contract, run against every adapter: the local folder, and GCS on
+fake-gcs-server (each GCS test its own fresh bucket; the emulator starts only when a
+GCS-parametrised test runs).
 
-Also the local store's crash safety: a writer killed between its temp write and the rename
-leaves the previous object intact.
+Also the local store's crash safety (a writer killed between its temp write and the rename
+leaves the previous object intact), and what only GCS has: retries of transient HTTP failures,
+ambiguous writes, generation-pinned reads, tested through a real misbehaving HTTP proxy.
 """
 
 from __future__ import annotations
@@ -12,22 +15,46 @@ import subprocess
 import sys
 import textwrap
 import threading
-from collections.abc import Callable
+import time
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from google.api_core import exceptions as api_exceptions
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage
 
+from barlake.adapters.gcs_store import SIMPLE_UPLOAD_LIMIT, GcsObjectStore
 from barlake.adapters.local_store import LocalObjectStore
-from barlake.ports import ObjectStore, PreconditionFailed
+from barlake.emulators import Emulator
+from barlake.ports import ObjectStore, PreconditionFailed, TransientError
+from conftest import EMULATOR_PROJECT
+from flaky_proxy import FlakyProxy
 
-ADAPTERS: dict[str, Callable[[Path], ObjectStore]] = {
-    "local": lambda tmp: LocalObjectStore(tmp, "bucket"),
+
+def _local(request: pytest.FixtureRequest, tmp: Path) -> ObjectStore:
+    return LocalObjectStore(tmp, "bucket")
+
+
+def _gcs(request: pytest.FixtureRequest, tmp: Path) -> ObjectStore:
+    request.getfixturevalue("emulator_env")(request.getfixturevalue("gcs_emulator"))
+    # Built as config.py builds it: no client given, the emulator found through the environment.
+    store = GcsObjectStore(f"t-{uuid.uuid4().hex}", project=EMULATOR_PROJECT)
+    store.client.create_bucket(store.bucket)
+    return store
+
+
+ADAPTERS: dict[str, Callable[[pytest.FixtureRequest, Path], ObjectStore]] = {
+    "local": _local,
+    "gcs": _gcs,
 }
 
 
 @pytest.fixture(params=sorted(ADAPTERS))
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> ObjectStore:
-    return ADAPTERS[request.param](tmp_path)
+    return ADAPTERS[request.param](request, tmp_path)
 
 
 def test_missing_object(store: ObjectStore) -> None:
@@ -133,3 +160,200 @@ def test_writer_killed_between_temp_write_and_rename_leaves_previous_object(tmp_
     store.write("daily/A.parquet", b"next", if_generation_match=before.generation)
     leftovers = os.listdir(tmp_path / "bucket" / ".barlake" / "tmp")
     assert len(leftovers) == 1  # the dead writer's temp file, outside every glob
+
+
+# --------------------------------------------------------------------------- GCS only
+
+
+def _client(endpoint: str) -> storage.Client:
+    return storage.Client(
+        project=EMULATOR_PROJECT,
+        credentials=AnonymousCredentials(),
+        client_options={"api_endpoint": endpoint},
+    )
+
+
+@pytest.fixture
+def gcs_bucket(gcs_emulator: Emulator) -> str:
+    """A fresh bucket on fake-gcs-server, created directly (not through the adapter)."""
+    name = f"t-{uuid.uuid4().hex}"
+    _client(gcs_emulator.url).create_bucket(name)
+    return name
+
+
+@pytest.fixture
+def proxy(gcs_emulator: Emulator) -> Iterator[FlakyProxy]:
+    p = FlakyProxy(gcs_emulator.host)
+    yield p
+    p.close()
+
+
+def _via(proxy: FlakyProxy, bucket: str, **kwargs: Any) -> GcsObjectStore:
+    """The adapter talking to fake-gcs-server through the proxy, with quick backoff."""
+    kwargs = {"initial_backoff": 0.01, "max_backoff": 0.05, **kwargs}
+    return GcsObjectStore(bucket, _client(proxy.url), **kwargs)
+
+
+UPLOAD = "/upload/storage/v1/b/"
+DOWNLOAD = "/download/storage/v1/b/"
+STAT_A = "/o/daily%2FA.parquet?projection"  # the object's metadata GET (not its download)
+
+
+def test_gcs_conflict_reports_the_current_generation_and_is_not_retried(
+    proxy: FlakyProxy, gcs_bucket: str
+) -> None:
+    store = _via(proxy, gcs_bucket)
+    first = store.write("daily/A.parquet", b"one", if_generation_match=0)
+    with pytest.raises(PreconditionFailed) as caught:
+        store.write("daily/A.parquet", b"two", if_generation_match=0)
+    assert (caught.value.expected, caught.value.actual) == (0, first.generation)
+    assert proxy.count("POST", UPLOAD) == 2  # one request per write: a 412 is never retried
+    assert store.delete("daily/A.parquet") is True
+    with pytest.raises(PreconditionFailed) as caught:
+        store.write("daily/A.parquet", b"three", if_generation_match=first.generation)
+    assert (caught.value.expected, caught.value.actual) == (first.generation, None)
+    assert store.read("daily/A.parquet") is None
+
+
+def test_gcs_precondition_holds_up_to_the_simple_upload_limit(
+    gcs_emulator: Emulator, gcs_bucket: str
+) -> None:
+    """The largest object still sent in one request: the emulator enforces its precondition
+    (it would not on a resumable upload), so the conflict path is real at every size we use."""
+    store = GcsObjectStore(gcs_bucket, _client(gcs_emulator.url))
+    big = b"x" * SIMPLE_UPLOAD_LIMIT
+    store.write("big", big, if_generation_match=0)
+    with pytest.raises(PreconditionFailed):
+        store.write("big", b"y" * SIMPLE_UPLOAD_LIMIT, if_generation_match=0)
+    got = store.read("big")
+    assert got is not None and got.data == big
+
+
+def test_gcs_transient_failures_are_retried(proxy: FlakyProxy, gcs_bucket: str) -> None:
+    store = _via(proxy, gcs_bucket)
+    proxy.fail("POST", UPLOAD, status=503, times=2)
+    proxy.fail("GET", DOWNLOAD, status=429)
+    proxy.fail("GET", STAT_A, status=0)  # connection dropped without an answer
+    proxy.fail("GET", "/o?", status=502)  # the listing
+    info = store.write("daily/A.parquet", b"PAR1", if_generation_match=0)
+    got = store.read("daily/A.parquet")
+    assert got is not None and got.data == b"PAR1" and got.info.generation == info.generation
+    assert [i.name for i in store.list("daily/")] == ["daily/A.parquet"]
+    assert proxy.count("POST", UPLOAD) == 3
+    assert proxy.count("GET", DOWNLOAD) == 2
+    assert all(rule.hits == rule.times for rule in proxy.rules)
+
+
+def test_gcs_persistent_transient_failure_raises_transient_error(
+    proxy: FlakyProxy, gcs_bucket: str
+) -> None:
+    store = _via(proxy, gcs_bucket, max_attempts=3)
+    proxy.fail("POST", UPLOAD, status=503, times=-1)
+    with pytest.raises(TransientError, match="after 3 attempts"):
+        store.write("daily/A.parquet", b"PAR1", if_generation_match=0)
+    assert proxy.count("POST", UPLOAD) == 3
+    proxy.rules.clear()
+    proxy.fail("GET", STAT_A, status=500, times=-1)
+    with pytest.raises(TransientError):
+        store.stat("daily/A.parquet")
+    assert proxy.count("GET", STAT_A) == 3
+
+
+@pytest.mark.parametrize("status", [400, 403, 404])
+def test_gcs_permanent_errors_are_not_retried(
+    proxy: FlakyProxy, gcs_bucket: str, status: int
+) -> None:
+    store = _via(proxy, gcs_bucket)
+    proxy.fail("POST", UPLOAD, status=status)
+    with pytest.raises(api_exceptions.ClientError) as caught:
+        store.write("daily/A.parquet", b"PAR1")
+    assert caught.value.code == status
+    assert proxy.count("POST", UPLOAD) == 1
+
+
+def test_gcs_ambiguous_create_that_succeeded_is_not_a_conflict(
+    proxy: FlakyProxy, gcs_bucket: str
+) -> None:
+    """The first upload is applied but its answer is lost (503 after forwarding); the retry
+    meets 412 from our own object, and the write reports success with that object."""
+    store = _via(proxy, gcs_bucket)
+    proxy.fail("POST", UPLOAD, status=503, after_forward=True)
+    info = store.write("daily/A.parquet", b"PAR1", if_generation_match=0, metadata={"rows": "1"})
+    assert proxy.count("POST", UPLOAD) == 2
+    stat = store.stat("daily/A.parquet")
+    assert stat == info and info.metadata == {"rows": "1"} and info.size == 4
+
+
+def test_gcs_ambiguous_write_overtaken_by_another_writer_is_a_conflict(
+    gcs_emulator: Emulator, proxy: FlakyProxy, gcs_bucket: str
+) -> None:
+    """Our compare-and-swap is applied, its answer lost, and another writer replaces it before
+    the retry: the retry's 412 is a real conflict, with the other writer's generation."""
+    store = _via(proxy, gcs_bucket)
+    direct = GcsObjectStore(gcs_bucket, _client(gcs_emulator.url))
+    base = store.write("k", b"base", if_generation_match=0)
+    theirs: list[int] = []
+
+    def other_writer() -> None:
+        current = direct.stat("k")
+        assert current is not None
+        theirs.append(
+            direct.write("k", b"theirs", if_generation_match=current.generation).generation
+        )
+
+    proxy.fail("POST", UPLOAD, status=503, after_forward=True, on_hit=other_writer)
+    with pytest.raises(PreconditionFailed) as caught:
+        store.write("k", b"ours", if_generation_match=base.generation)
+    assert caught.value.actual == theirs[0]
+    got = store.read("k")
+    assert got is not None and got.data == b"theirs"
+
+
+def test_gcs_metadata_and_content_type_round_trip(gcs_emulator: Emulator, gcs_bucket: str) -> None:
+    store = GcsObjectStore(gcs_bucket, _client(gcs_emulator.url))
+    meta = {"schema_version": "1", "source": "yahoo", "rows": "5031", "last_date": "2024-06-28"}
+    store.write("daily/BRK-B.parquet", b"PAR1", metadata=meta)
+    store.write("runs/r1.json", b"{}", metadata={"note": "café ✓"})
+    got = store.read("daily/BRK-B.parquet")
+    assert got is not None and dict(got.info.metadata) == meta
+    assert dict(store.list("runs/").__next__().metadata) == {"note": "café ✓"}
+    raw = _client(gcs_emulator.url).bucket(gcs_bucket)
+    assert raw.get_blob("daily/BRK-B.parquet").content_type == "application/vnd.apache.parquet"
+    assert raw.get_blob("runs/r1.json").content_type == "application/octet-stream"
+
+
+def test_gcs_read_pins_the_generation_while_a_writer_replaces_the_object(
+    gcs_emulator: Emulator, gcs_bucket: str
+) -> None:
+    """Bytes, generation and metadata always belong together, however reads and writes
+    interleave. The writer replaces the object every few milliseconds (GCS itself allows about
+    one write per second per object name)."""
+    store = GcsObjectStore(gcs_bucket, _client(gcs_emulator.url))
+    written: dict[int, bytes] = {}
+    first = store.write("hot", b"v0" * 1000)
+    written[first.generation] = b"v0" * 1000
+    stop = threading.Event()
+
+    def writer() -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            data = f"v{n}".encode() * 1000
+            written[store.write("hot", data, metadata={"n": str(n)}).generation] = data
+            time.sleep(0.002)
+
+    seen: list[tuple[int, bytes, dict[str, str]]] = []
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        for _ in range(200):
+            got = store.read("hot")
+            assert got is not None
+            seen.append((got.info.generation, got.data, dict(got.info.metadata)))
+    finally:
+        stop.set()
+        thread.join()
+    assert len({g for g, _, _ in seen}) > 10  # the object really was replaced under the reads
+    for generation, data, metadata in seen:
+        assert written[generation] == data
+        assert metadata == ({"n": data[1 : data.index(b"v", 1)].decode()} if metadata else {})

@@ -22,14 +22,16 @@ import base64
 import binascii
 import json
 import logging
+import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from barlake import handlers
+from barlake import handlers, timing
 from barlake.messages import BadMessage
 
 if TYPE_CHECKING:
@@ -109,7 +111,7 @@ def app() -> App:
         if _app is None:
             from barlake.config import Settings, build_app
 
-            _app = build_app(Settings.from_env())
+            _app = build_app(Settings.from_env(), instrument=True)
         return _app
 
 
@@ -127,12 +129,15 @@ def handle(name: str, cloud_event: Any, app_: App | None = None) -> str | None:
     if too_old(event, app_.clock(), int(app_.settings.max_event_age_seconds)):
         _log(name, "too_old", event_id=event.id, published=event.time, level=logging.ERROR)
         return None
+    started, before = time.perf_counter(), timing.snapshot()
     try:
         result = HANDLERS[name](app_, data)
     except Exception as exc:
         _log(name, "retry", event_id=event.id, error=f"{type(exc).__name__}: {exc}")
         raise
-    _log(name, "done", event_id=event.id, result=result, level=logging.INFO)
+    spent = {f"{k}_ms": round(v * 1000, 3) for k, v in timing.since(before).items()}
+    ms = round((time.perf_counter() - started) * 1000, 3)
+    _log(name, "done", event_id=event.id, result=result, ms=ms, **spent, level=logging.INFO)
     return result
 
 
@@ -179,14 +184,18 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=str, separators=(",", ":"))
 
 
-def configure_logging() -> None:
-    """Called by each functions/<name>/main.py at import: JSON lines on stdout."""
+def configure_logging(stream: IO[str] | None = None) -> logging.Handler | None:
+    """Called by each functions/<name>/main.py at import: JSON lines on stdout, when running
+    as a function (Cloud Run sets K_SERVICE; so does `barlake stack`). Elsewhere (tests that
+    load a function in-process) logging is left as the host configured it."""
+    if stream is None and not os.environ.get("K_SERVICE"):
+        return None
     root = logging.getLogger()
-    if not any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(JsonFormatter())
-        root.addHandler(handler)
-        root.setLevel(logging.INFO)
+    handler = logging.StreamHandler(stream or sys.stdout)
+    handler.setFormatter(JsonFormatter())
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    return handler
 
 
 def _log(name: str, outcome: str, level: int = logging.WARNING, **fields: Any) -> None:

@@ -272,6 +272,7 @@ def build_app(
     *,
     provider: Provider | None = None,
     clock: Callable[[], datetime] | None = None,
+    instrument: bool = False,
 ) -> App:
     """Wire the adapters the settings name. Cloud backends (gcs, pubsub, firestore) are what
     the deployed functions and the local emulator stack use; the defaults are the embedded lake.
@@ -299,15 +300,25 @@ def build_app(
             event = ObjectFinalized(bucket, info.name, info.generation, dict(info.metadata))
             bus.publish(RAW_OBJECT_FINALIZED, event.to_json(), {"eventType": "OBJECT_FINALIZE"})
 
+    adapters: dict[str, Any] = {
+        "raw": _object_store(settings, settings.raw_bucket, finalized),
+        "derived": _object_store(settings, settings.derived_bucket),
+        "state": _state_store(settings),
+        "provider": provider or LazyProvider(settings.provider),
+    }
+    if instrument:  # per-event time spent in each port, for the function logs and the bench
+        from barlake.timing import wrap
+
+        kinds = {"raw": "storage", "derived": "storage", "state": "state", "provider": "fetch"}
+        adapters = {name: wrap(a, kinds[name]) for name, a in adapters.items()}
+        if settings.events != "inprocess":
+            bus = wrap(bus, "bus")
     app = App(
         settings=settings,
-        raw=_object_store(settings, settings.raw_bucket, finalized),
-        derived=_object_store(settings, settings.derived_bucket),
-        state=_state_store(settings),
         bus=bus,
         cache=_cache(settings),
-        provider=provider or LazyProvider(settings.provider),
         clock=clock or utc_now,
+        **adapters,
     )
     if settings.events == "inprocess":
         _subscribe_in_process(app)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,9 +112,16 @@ def available_functions() -> list[str]:
 
 
 def up(
-    root: Path, settings_env: Mapping[str, str] | None = None, project: str = PROJECT
+    root: Path,
+    settings_env: Mapping[str, str] | None = None,
+    project: str = PROJECT,
+    push_endpoint: Callable[[str, str], str] | None = None,
 ) -> StackInfo:
-    """Start everything; on any failure stop what was started and re-raise."""
+    """Start everything; on any failure stop what was started and re-raise.
+
+    push_endpoint(function, url) may route a push subscription elsewhere (the end-to-end tests
+    put a proxy there that delivers every message several times, out of order).
+    """
     root = root.resolve()
     root.mkdir(parents=True, exist_ok=True)
     if (existing := StackInfo.load(root)) is not None and any(
@@ -147,9 +154,16 @@ def up(
         fn_env = {**client_env, **env}
         for name in available_functions():
             signature = "http" if name == "api" else "cloudevent"
-            started.append(start_function(name, FUNCTIONS_DIR / name, signature, logs, fn_env))
+            started.append(
+                start_function(
+                    name, FUNCTIONS_DIR / name, signature, logs, {**fn_env, "K_SERVICE": name}
+                )
+            )
         with environ(client_env):
-            _create_subscriptions(project, settings, {e.name: e.url for e in started})
+            urls = {e.name.removeprefix("fn-"): e.url for e in started}
+            if push_endpoint is not None:
+                urls = {name: push_endpoint(name, url) for name, url in urls.items()}
+            _create_subscriptions(project, settings, urls)
     except BaseException:
         for emulator in reversed(started):
             emulator.stop()
@@ -246,7 +260,7 @@ def _create_subscriptions(project: str, settings: Settings, urls: Mapping[str, s
             },
         }
         if sub["push"]:
-            request["push_config"] = {"push_endpoint": urls[f"fn-{sub['push']}"] + "/"}
+            request["push_config"] = {"push_endpoint": urls[sub["push"]].rstrip("/") + "/"}
         if sub["dlq"]:
             request["dead_letter_policy"] = {
                 "dead_letter_topic": publisher.topic_path(project, settings.dead_letter_topic),

@@ -1,7 +1,9 @@
 """In-process event bus: Pub/Sub's contract on one machine.
 
-Messages go through JSON on publish, exactly as they would on the wire, so a handler never
-sees an object that Pub/Sub could not carry. Each subscription gets its own delivery of every
+Messages go through JSON on publish, exactly as they would on the wire (the same bytes and
+routing attributes as Pub/Sub: see bus_wire), so a handler never sees an object that Pub/Sub
+could not carry. Given `topics`, publishing to any other topic fails as it does on Pub/Sub;
+without it every topic exists. Each subscription gets its own delivery of every
 message on its topic (as with one Pub/Sub subscription per function). Delivery is queued —
 publish never calls a handler re-entrantly — and `drain()` delivers until the queue is empty,
 in order. A handler that raises is retried up to `max_attempts` times, then the message goes to
@@ -14,10 +16,11 @@ import itertools
 import json
 import logging
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from barlake.adapters.bus_wire import encode, routing_attributes
 from barlake.ports import Handler
 
 log = logging.getLogger(__name__)
@@ -45,6 +48,7 @@ class _Subscription:
 class InProcessBus:
     dead_letter_topic: str = "dead-letter"
     max_attempts: int = 5
+    topics: set[str] | None = None  # the topics that exist; None = every topic
     _subscriptions: list[_Subscription] = field(default_factory=list)
     _queue: deque[tuple[_Subscription, Envelope, int]] = field(default_factory=deque)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -58,13 +62,24 @@ class InProcessBus:
     def publish(
         self, topic: str, message: Mapping[str, Any], attributes: Mapping[str, str] | None = None
     ) -> str:
-        data = json.dumps(message, sort_keys=True, separators=(",", ":")).encode()
-        env = Envelope(topic, str(next(self._ids)), data, dict(attributes or {}))
+        if self.topics is not None and topic not in self.topics:
+            raise LookupError(f"topic {topic!r} does not exist")
+        env = Envelope(
+            topic, str(next(self._ids)), encode(message), routing_attributes(message, attributes)
+        )
         self.published.append(env)
         for sub in self._subscriptions:
             if sub.topic == topic:
                 self._queue.append((sub, env, 1))
         return env.message_id
+
+    def publish_many(
+        self,
+        topic: str,
+        messages: Sequence[tuple[Mapping[str, Any], Mapping[str, str] | None]],
+    ) -> list[str]:
+        """Publish each (message, attributes) in order; the ids in the same order."""
+        return [self.publish(topic, message, attributes) for message, attributes in messages]
 
     def pending(self) -> int:
         return len(self._queue)

@@ -3,8 +3,9 @@
 A replay folder holds either files directly (one recording) or one sub-folder per recording,
 taken in name order (`1-2021-11-22/`, `2-2025-02-20/`…). `advance()` / `use(name)` switch to a
 later recording, which is how a restatement (a split, a dividend, a revised volume) is replayed
-through the real pipeline. A recording is a snapshot that inherits from the ones before it: a
-symbol absent from the current recording is served from the latest earlier one that has it.
+through the real pipeline; across processes, a `CURRENT` file in the root names the
+recording. A recording is a snapshot that inherits from the ones before it: a symbol absent
+from the current recording is served from the latest earlier one that has it.
 
 Files: Yahoo chart JSON (`*.json`, bare body or recorded HTTP exchange: errors replay as the
 same classified ProviderError), yfinance CSV (`SYMBOL.csv`: Date, Open, High, Low, Close,
@@ -14,6 +15,7 @@ Adj Close, Volume, [Dividends, Stock Splits]) and Parquet in the lake's own dail
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
@@ -23,9 +25,11 @@ import pyarrow.compute as pc
 
 from barlake.adapters.yahoo_chart import ChartRecording, load_chart
 from barlake.core.codec import decode_daily
-from barlake.core.layout import key_symbol
+from barlake.core.layout import key_symbol, symbol_key
 from barlake.core.schema import BAR_SCHEMA, actions_from_pylist, normalize_symbol
 from barlake.ports import ErrorKind, FetchResult, ProviderError
+
+CURRENT = "CURRENT"
 
 
 def _num(rec: dict[str, str], key: str) -> float | None:
@@ -140,9 +144,17 @@ class ReplayProvider:
             names.update(self._snapshot(self.recordings[i]))
         return sorted(names)
 
+    def _follow_pointer(self) -> None:
+        """A `CURRENT` file in the root names the recording to serve: how a test switches the
+        recording of a provider running in another process (a function under the local stack)."""
+        pointer = self.root / CURRENT
+        if pointer.is_file():
+            self.use(pointer.read_text().strip())
+
     def fetch(
         self, symbols: Sequence[str], start: date | None, end: date | None
     ) -> dict[str, FetchResult]:
+        self._follow_pointer()
         self.calls.append((tuple(symbols), start, end))
         out: dict[str, FetchResult] = {}
         for symbol in symbols:
@@ -173,3 +185,21 @@ class ReplayProvider:
                 continue
             out[symbol] = FetchResult(symbol, bars=bars, actions=actions, as_of=rec.as_of)
         return out
+
+
+def clone_recording(source: Path, symbol: str, folder: Path, *, status: int = 200) -> Path:
+    """Write `source`'s Yahoo chart recording as `symbol` into folder (a synthetic universe of
+    real bars, for the stack tests and the pipeline bench). status != 200 records the same
+    exchange as that HTTP error instead (a 503 replays as a transient provider failure)."""
+    doc = json.loads(source.read_text())
+    resp = doc.setdefault("response", {"status": 200, "bodyJson": doc.pop("chart", None)})
+    body = resp.get("bodyJson") or {}
+    for result in (body.get("chart") or {}).get("result") or []:
+        result.setdefault("meta", {})["symbol"] = symbol
+    if status != 200:
+        resp["status"] = status
+        resp["bodyJson"] = {"chart": {"result": None, "error": {"code": str(status)}}}
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{symbol_key(symbol)}.json"
+    target.write_text(json.dumps(doc))
+    return target

@@ -50,20 +50,29 @@ class DispatchService:
             }
         params = run.params
         start, end = params.get("start"), params.get("end")
-        for batch_id, symbols in zip(run.batch_ids, run.batch_symbols, strict=True):
-            if batch_id in done:
-                continue
-            message = IngestBatch(
-                run_id,
-                batch_id,
-                symbols,
-                date.fromisoformat(start) if start else None,
-                date.fromisoformat(end) if end else None,
-                bool(params.get("full")),
+        messages = [
+            (
+                IngestBatch(
+                    run_id,
+                    batch_id,
+                    symbols,
+                    date.fromisoformat(start) if start else None,
+                    date.fromisoformat(end) if end else None,
+                    bool(params.get("full")),
+                ).to_json(),
+                {"run_id": run_id, "batch_id": batch_id},
             )
-            self.bus.publish(
-                self.topic, message.to_json(), {"run_id": run_id, "batch_id": batch_id}
-            )
+            for batch_id, symbols in zip(run.batch_ids, run.batch_symbols, strict=True)
+            if batch_id not in done
+        ]
+        # All batches in flight at once (Pub/Sub batches them), every one awaited before the
+        # request is acknowledged: a dispatch never "succeeds" with batches unsent.
+        publish_many = getattr(self.bus, "publish_many", None)
+        if publish_many is not None:
+            publish_many(self.topic, messages)
+        else:
+            for message, attributes in messages:
+                self.bus.publish(self.topic, message, attributes)
         return run
 
     def _create(self, run_id: str, request: IngestRequest) -> RunRecord:
