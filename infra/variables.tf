@@ -204,7 +204,7 @@ variable "api_invokers" {
 variable "cache_backend" {
   description = "The API's cache (BARLAKE_CACHE): upstash (Upstash Redis over REST; token in Secret Manager), memory (per instance) or none."
   type        = string
-  default     = "upstash"
+  default     = "none"
   validation {
     condition     = contains(["upstash", "memory", "none"], var.cache_backend)
     error_message = "cache_backend must be upstash, memory or none."

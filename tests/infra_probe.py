@@ -6,7 +6,13 @@ starts with a fresh interpreter: the third-party modules it imports are exactly 
 
     python tests/infra_probe.py ARCHIVE_DIR FUNCTION LAKE_DIR INPUT_JSON
 
-INPUT_JSON: {"message": the event payload, "clock": ISO time, "replay": recording folder}.
+INPUT_JSON: {"message": the event payload, "clock": ISO time, "replay": recording folder,
+"allowed": the distributions in the archive's requirements.txt}.
+
+Third-party packages outside "allowed" cannot be imported (an import hook raises
+ModuleNotFoundError, exactly as in the deployed function, where they are not installed): a
+package the function needs but does not list makes the probe fail, and optional imports
+(pyarrow looking for pandas) take their fallback path as they would in the cloud.
 
 Every adapter is the real embedded one (local folder, SQLite, in-process bus) behind a thin
 recorder that notes which port methods the function called on which resource (raw bucket,
@@ -39,6 +45,24 @@ READ_METHODS = {
     "get_profile",
     "list_profiles",
 }
+
+
+class OnlyRequirements:
+    """Meta path finder refusing top-level modules of distributions not in `allowed`."""
+
+    def __init__(self, allowed: set[str]) -> None:
+        from importlib.metadata import packages_distributions
+
+        self.owners = packages_distributions()
+        self.allowed = allowed
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> None:
+        if "." in fullname or fullname in sys.stdlib_module_names:
+            return None
+        dists = {d.lower().replace("_", "-") for d in self.owners.get(fullname, ())}
+        if dists and not dists & self.allowed:
+            raise ModuleNotFoundError(f"No module named {fullname!r}", name=fullname)
+        return None
 
 
 class Recorder:
@@ -75,6 +99,8 @@ class Recorder:
 
 
 def main() -> None:
+    given = json.loads(INPUT)
+    sys.meta_path.insert(0, OnlyRequirements(set(given["allowed"])))
     import barlake
     from barlake.adapters.replay_provider import ReplayProvider
     from barlake.config import App, Settings, build_embedded, make_provider
@@ -84,7 +110,6 @@ def main() -> None:
     _import_cloud_adapters(settings)
     if FUNCTION == "ingest":
         make_provider(settings.provider)  # the deployed provider's imports (yfinance)
-    given = json.loads(INPUT)
     now = datetime.fromisoformat(given["clock"])
 
     def clock() -> datetime:
@@ -147,15 +172,12 @@ def _api(app: Any, data: dict[str, Any]) -> Any:
 
 
 def _import_cloud_adapters(settings: Any) -> None:
-    """Import what build_app imports for the cloud settings, without connecting anywhere."""
+    """Import the adapters build_app imports for the cloud settings, without connecting."""
     import importlib
 
+    assert (settings.storage, settings.events, settings.state) == ("gcs", "pubsub", "firestore")
     for module in ("gcs_store", "pubsub_bus", "firestore_state"):
-        try:
-            importlib.import_module(f"barlake.adapters.{module}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"barlake.adapters.{module}":
-                raise
+        importlib.import_module(f"barlake.adapters.{module}")
 
 
 def _distributions() -> list[str]:

@@ -66,7 +66,18 @@ def unpacked(tmp: Path, name: str) -> Path:
 # --------------------------------------------------------------------------- probe chain
 
 
+def requirements(tmp: Path, name: str) -> set[str]:
+    """Distribution names in the archive's requirements.txt (normalised)."""
+    text = (unpacked(tmp, name) / "requirements.txt").read_text()
+    return {
+        re.split(r"[=<>~!; \[]", line.strip(), maxsplit=1)[0].lower().replace("_", "-")
+        for line in text.splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+
+
 def probe(tmp: Path, name: str, lake: Path, given: Mapping[str, Any]) -> dict[str, Any]:
+    given = {**given, "allowed": sorted(requirements(tmp, name))}
     done = subprocess.run(
         [sys.executable, str(PROBE), str(unpacked(tmp, name)), name, str(lake), json.dumps(given)],
         capture_output=True,

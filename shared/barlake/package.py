@@ -39,19 +39,19 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "ingest": ("gcp", "functions"),
     "weekly": ("gcp", "functions"),
     "profile": ("gcp", "functions"),
-    "api": ("gcp", "functions", "cache"),
+    "api": ("gcp", "functions"),
 }
 
 # Base dependencies a function's code path never imports, pruned with everything only they
 # pull in. typer/rich are the CLI's; yfinance is the ingest provider's; exchange-calendars (and
-# pandas, which only it and yfinance need) judge sessions in ingest's validation and the
-# profile. tests/test_package.py runs each function from its archive and checks both ways:
-# every third-party module imported is in the requirements, and every kept direct dependency
-# is imported.
+# pandas, which only it and yfinance need) judge sessions in ingest's validation, the weekly
+# bars' provisional flag and the profile. tests/test_package.py runs each function from its
+# archive with nothing else importable and checks both ways: it runs, and every kept direct
+# dependency is imported (or needed by another kept package).
 PRUNE: dict[str, tuple[str, ...]] = {
     "dispatch": ("typer", "rich", "yfinance", "exchange-calendars", "pandas"),
     "ingest": ("typer", "rich"),
-    "weekly": ("typer", "rich", "yfinance", "exchange-calendars", "pandas"),
+    "weekly": ("typer", "rich", "yfinance"),
     "profile": ("typer", "rich", "yfinance"),
     "api": ("typer", "rich", "yfinance", "exchange-calendars", "pandas"),
 }
