@@ -144,3 +144,24 @@ def test_checkov_catches_a_public_bucket(checkov, tmp_path):
     )
     failed = {c["check_id"] for c in json.loads(done.stdout)["results"]["failed_checks"]}
     assert "CKV_GCP_114" in failed
+
+
+def test_cloudbuild_runs_every_stage_and_applies_only_on_the_deploy_branch():
+    import yaml
+
+    text = (ROOT / "cloudbuild.yaml").read_text()
+    build = yaml.safe_load(text)
+    steps = {s["id"]: s for s in build["steps"]}
+    order = ["test", "package", "terraform-fmt", "terraform-init", "terraform-validate"]
+    assert [i for i in steps if i in order] == order
+    assert {"checkov", "terraform-plan", "terraform-apply"} <= set(steps)
+    assert "pytest" in json.dumps(steps["test"]) and "ruff check" in json.dumps(steps["test"])
+    assert "barlake.package" in json.dumps(steps["package"])
+    plan_waits = set(steps["terraform-plan"]["waitFor"])
+    assert {"package", "checkov", "terraform-validate"} <= plan_waits
+    apply = json.dumps(steps["terraform-apply"])
+    assert "BRANCH_NAME" in apply and "_DEPLOY_BRANCH" in apply and "apply tfplan" in apply
+    assert "_TF_STATE_BUCKET" in json.dumps(steps["terraform-init"])
+    # Every substitution is documented in the header.
+    header = text.split("substitutions:")[0]
+    assert all(f"#   {name}" in header for name in build["substitutions"])
