@@ -1,10 +1,252 @@
+# Inputs. Every variable has a type, a description and, where a wrong value would only fail at
+# apply time (or worse, at run time), a validation that fails at plan time instead.
+
 variable "project_id" {
-  description = "Google Cloud project that hosts the lake."
+  description = "Google Cloud project that hosts the lake (also BARLAKE_PROJECT for every function)."
   type        = string
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", var.project_id))
+    error_message = "project_id must be a Google Cloud project id: 6-30 characters, lower case letters, digits and hyphens."
+  }
 }
 
 variable "region" {
-  description = "Region of the buckets, functions and scheduler."
+  description = "Region of the buckets, functions, Eventarc triggers, scheduler and BigQuery dataset. One region keeps every read and trigger local."
   type        = string
   default     = "us-central1"
+  validation {
+    condition     = can(regex("^[a-z]+-[a-z]+[0-9]$", var.region))
+    error_message = "region must be a Google Cloud region such as us-central1 or europe-west4 (not a multi-region: Eventarc storage triggers must sit in the bucket's region)."
+  }
+}
+
+variable "labels" {
+  description = "Labels applied to every resource that takes them (provider default_labels)."
+  type        = map(string)
+  default     = { app = "barlake" }
+  validation {
+    condition     = alltrue([for k, v in var.labels : can(regex("^[a-z][a-z0-9_-]{0,62}$", k)) && can(regex("^[a-z0-9_-]{0,63}$", v))])
+    error_message = "Label keys and values must be lower case letters, digits, _ or - (keys start with a letter, at most 63 characters)."
+  }
+}
+
+variable "raw_bucket_name" {
+  description = "Name of the raw bucket (daily bars, the only bucket with finalize triggers). Empty: <project_id>-barlake-raw."
+  type        = string
+  default     = ""
+  validation {
+    condition     = var.raw_bucket_name == "" || can(regex("^[a-z0-9][a-z0-9_-]{1,61}[a-z0-9]$", var.raw_bucket_name))
+    error_message = "raw_bucket_name must be a valid bucket name (3-63 characters: lower case letters, digits, - and _)."
+  }
+}
+
+variable "derived_bucket_name" {
+  description = "Name of the derived bucket (weekly/monthly bars, profiles). Empty: <project_id>-barlake-derived."
+  type        = string
+  default     = ""
+  validation {
+    condition     = var.derived_bucket_name == "" || can(regex("^[a-z0-9][a-z0-9_-]{1,61}[a-z0-9]$", var.derived_bucket_name))
+    error_message = "derived_bucket_name must be a valid bucket name (3-63 characters: lower case letters, digits, - and _)."
+  }
+}
+
+variable "raw_noncurrent_days" {
+  description = "Days a replaced version of a raw daily object is kept (object versioning on the raw bucket: recovery from a bad restatement or a bad deploy)."
+  type        = number
+  default     = 14
+  validation {
+    condition     = var.raw_noncurrent_days >= 1 && var.raw_noncurrent_days <= 365 && floor(var.raw_noncurrent_days) == var.raw_noncurrent_days
+    error_message = "raw_noncurrent_days must be a whole number of days from 1 to 365."
+  }
+}
+
+variable "raw_noncurrent_versions" {
+  description = "Replaced versions kept per raw object at most (older ones are deleted even inside raw_noncurrent_days)."
+  type        = number
+  default     = 5
+  validation {
+    condition     = var.raw_noncurrent_versions >= 1 && var.raw_noncurrent_versions <= 100 && floor(var.raw_noncurrent_versions) == var.raw_noncurrent_versions
+    error_message = "raw_noncurrent_versions must be a whole number from 1 to 100."
+  }
+}
+
+variable "firestore_location" {
+  description = "Location of the Firestore database (a multi-region such as nam5/eur3, or a region). Cannot be changed after creation."
+  type        = string
+  default     = "nam5"
+  validation {
+    condition     = can(regex("^([a-z]+[0-9]|[a-z]+-[a-z]+[0-9])$", var.firestore_location))
+    error_message = "firestore_location must be a Firestore location such as nam5, eur3 or us-central1."
+  }
+}
+
+variable "firestore_database" {
+  description = "Firestore database id (BARLAKE_FIRESTORE_DATABASE). \"(default)\" uses the project's default database and its free tier."
+  type        = string
+  default     = "(default)"
+  validation {
+    condition     = var.firestore_database == "(default)" || can(regex("^[a-z][a-z0-9-]{2,61}[a-z0-9]$", var.firestore_database))
+    error_message = "firestore_database must be \"(default)\" or 4-63 characters: lower case letters, digits and hyphens, starting with a letter."
+  }
+}
+
+variable "python_runtime" {
+  description = "Cloud Functions Python runtime (the project supports Python 3.11+)."
+  type        = string
+  default     = "python312"
+  validation {
+    condition     = contains(["python311", "python312", "python313"], var.python_runtime)
+    error_message = "python_runtime must be python311, python312 or python313."
+  }
+}
+
+variable "dist_dir" {
+  description = "Folder holding the function archives built by `python -m barlake.package` (<name>.zip). Relative paths are relative to infra/."
+  type        = string
+  default     = "../dist/functions"
+}
+
+variable "ingest_max_instances" {
+  description = "The provider rate-limit valve: at most this many ingest instances run, each handling one batch at a time, so at most this many clients talk to Yahoo at once."
+  type        = number
+  default     = 10
+  validation {
+    condition     = var.ingest_max_instances >= 1 && var.ingest_max_instances <= 100 && floor(var.ingest_max_instances) == var.ingest_max_instances
+    error_message = "ingest_max_instances must be a whole number from 1 to 100."
+  }
+}
+
+variable "batch_size" {
+  description = "Symbols per ingest batch, i.e. per ingest-batches message (BARLAKE_BATCH_SIZE)."
+  type        = number
+  default     = 50
+  validation {
+    condition     = var.batch_size >= 1 && var.batch_size <= 1000 && floor(var.batch_size) == var.batch_size
+    error_message = "batch_size must be a whole number from 1 to 1000 (the range barlake.config accepts)."
+  }
+}
+
+variable "overlap_sessions" {
+  description = "Stored sessions re-fetched on every incremental ingest to detect restatements (BARLAKE_OVERLAP_SESSIONS)."
+  type        = number
+  default     = 5
+  validation {
+    condition     = var.overlap_sessions >= 1 && var.overlap_sessions <= 250 && floor(var.overlap_sessions) == var.overlap_sessions
+    error_message = "overlap_sessions must be a whole number from 1 to 250."
+  }
+}
+
+variable "default_start" {
+  description = "First date fetched for a new symbol, YYYY-MM-DD (BARLAKE_DEFAULT_START). Empty: the provider's full history."
+  type        = string
+  default     = ""
+  validation {
+    condition     = var.default_start == "" || can(regex("^[0-9]{4}-[0-9]{2}-[0-9]{2}$", var.default_start))
+    error_message = "default_start must be empty or a date YYYY-MM-DD."
+  }
+}
+
+variable "max_event_age_seconds" {
+  description = "Events older than this are acknowledged without work (BARLAKE_MAX_EVENT_AGE_SECONDS), so a poisoned retry never runs for days."
+  type        = number
+  default     = 21600
+  validation {
+    condition     = var.max_event_age_seconds >= 60 && var.max_event_age_seconds <= 604800 && floor(var.max_event_age_seconds) == var.max_event_age_seconds
+    error_message = "max_event_age_seconds must be a whole number from 60 to 604800 (7 days)."
+  }
+}
+
+variable "max_delivery_attempts" {
+  description = "Deliveries of a run request or a batch before Pub/Sub moves it to the dead-letter topic."
+  type        = number
+  default     = 10
+  validation {
+    condition     = var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100 && floor(var.max_delivery_attempts) == var.max_delivery_attempts
+    error_message = "max_delivery_attempts must be a whole number from 5 to 100 (Pub/Sub's limits)."
+  }
+}
+
+variable "schedules" {
+  description = "Cloud Scheduler jobs publishing a scheduled run request to ingest-requests: name => cron (in time_zone), optional universe (default: the registry's \"default\" universe) and paused flag."
+  type = map(object({
+    schedule  = string
+    time_zone = optional(string, "Etc/UTC")
+    universe  = optional(string)
+    paused    = optional(bool, false)
+  }))
+  # Every day, not only weekdays: crypto trades on weekends, and a run that finds nothing new
+  # writes nothing. 22:30 UTC is after the US close (21:00 UTC in winter) with a margin.
+  default = {
+    daily = { schedule = "30 22 * * *" }
+  }
+  validation {
+    condition     = alltrue([for k, s in var.schedules : can(regex("^[a-z][a-z0-9-]{0,40}$", k)) && length(split(" ", trimspace(s.schedule))) == 5])
+    error_message = "Each schedule needs a lower-case name (letters, digits, -) and a five-field cron expression."
+  }
+}
+
+variable "api_public" {
+  description = "Open the API to everyone (allUsers may invoke it). Off by default: only api_invokers may call it."
+  type        = bool
+  default     = false
+}
+
+variable "api_invokers" {
+  description = "Principals allowed to call the private API, e.g. [\"group:analysts@example.com\"]."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for m in var.api_invokers : can(regex("^(user|group|serviceAccount|domain):.+$", m))])
+    error_message = "api_invokers entries must look like user:…, group:…, serviceAccount:… or domain:… (use api_public for allUsers)."
+  }
+}
+
+variable "cache_backend" {
+  description = "The API's cache (BARLAKE_CACHE): upstash (Upstash Redis over REST; token in Secret Manager), memory (per instance) or none."
+  type        = string
+  default     = "none"
+  validation {
+    condition     = contains(["upstash", "memory", "none"], var.cache_backend)
+    error_message = "cache_backend must be upstash, memory or none."
+  }
+}
+
+variable "upstash_url" {
+  description = "Upstash Redis REST URL (BARLAKE_UPSTASH_URL), e.g. https://eu1-xyz.upstash.io. Required with cache_backend = upstash; the token goes into Secret Manager, never here."
+  type        = string
+  default     = ""
+  validation {
+    condition     = var.cache_backend != "upstash" || can(regex("^https://[^/]+", var.upstash_url))
+    error_message = "cache_backend = upstash needs upstash_url = https://…"
+  }
+}
+
+variable "alert_emails" {
+  description = "Addresses notified by the alert policies (ingest failures, stale symbols, dead letters). Empty: alerts show in the console only."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for e in var.alert_emails : can(regex("^[^@\\s]+@[^@\\s]+$", e))])
+    error_message = "alert_emails must be e-mail addresses."
+  }
+}
+
+variable "ingest_failure_threshold" {
+  description = "Ingest batches with failed symbols per hour above which the ingest-failures alert fires."
+  type        = number
+  default     = 5
+  validation {
+    condition     = var.ingest_failure_threshold >= 0
+    error_message = "ingest_failure_threshold must not be negative."
+  }
+}
+
+variable "bigquery_dataset" {
+  description = "BigQuery dataset holding the external tables over the Parquet objects."
+  type        = string
+  default     = "barlake"
+  validation {
+    condition     = can(regex("^[A-Za-z_][A-Za-z0-9_]{0,1023}$", var.bigquery_dataset))
+    error_message = "bigquery_dataset must be letters, digits and underscores."
+  }
 }

@@ -1,0 +1,253 @@
+# The five functions (Cloud Run functions, 2nd gen), one service account each.
+#
+# Sizing, per function (memory / CPU / timeout / max instances / concurrency):
+# - dispatch: 512Mi / 1 / 300 s / 3 / 1. Reads the symbol registry (10,000 small documents)
+#   and publishes one message per batch; runs a few times a day. Three instances cover a
+#   scheduled tick, a backfill and a redelivery at once.
+# - ingest: 1Gi / 1 / 540 s / var.ingest_max_instances / 1. One batch (50 symbols, up to 20
+#   years each) is fetched, validated (pandas + exchange calendars), merged and written;
+#   540 s leaves room for Yahoo backoff within the 600 s push ack deadline. One batch per
+#   instance keeps yfinance's process-wide session and caches single-user, and makes
+#   max instances exactly the number of concurrent Yahoo clients: the rate-limit valve.
+#   Pushes above it are answered 429 and redelivered by Pub/Sub with backoff.
+# - weekly: 512Mi / 1 / 120 s / 20 / 1. Reads one ~90 KB daily object, writes two small
+#   ones; a daily run finalizes up to 10,000 objects, 20 instances clear that in minutes.
+# - profile: 512Mi / 1 / 120 s / 20 / 1. Same shape as weekly plus one Firestore write.
+# - api: 1Gi / 1 / 60 s / 10 / 8. HTTP, mostly waiting on the cache or GCS, so several
+#   requests share an instance (the App is built once per instance and is read-only);
+#   1 GiB holds a 20-year daily table in Arrow, JSON and CSV at once.
+locals {
+  functions = {
+    dispatch = {
+      description = "Run request (scheduler or backfill) -> run ledger and one message per batch."
+      memory      = "512Mi"
+      cpu         = "1"
+      timeout     = 300
+      max         = 3
+      concurrency = 1
+      trigger     = "pubsub"
+      env         = merge(local.env_common, local.env_events, local.env_dispatch)
+      secrets     = {}
+    }
+    ingest = {
+      description = "One batch of symbols -> fetch, validate, merge, conditional write to the raw bucket."
+      memory      = "1Gi"
+      cpu         = "1"
+      timeout     = 540
+      max         = var.ingest_max_instances
+      concurrency = 1
+      trigger     = "pubsub"
+      env         = merge(local.env_common, local.env_events, local.env_ingest)
+      secrets     = {}
+    }
+    weekly = {
+      description = "Daily object finalized in the raw bucket -> weekly and monthly bars in the derived bucket."
+      memory      = "512Mi"
+      cpu         = "1"
+      timeout     = 120
+      max         = 20
+      concurrency = 1
+      trigger     = "storage"
+      env         = merge(local.env_common, local.env_events)
+      secrets     = {}
+    }
+    profile = {
+      description = "Daily object finalized in the raw bucket -> data-quality profile (derived bucket) and inventory (Firestore)."
+      memory      = "512Mi"
+      cpu         = "1"
+      timeout     = 120
+      max         = 20
+      concurrency = 1
+      trigger     = "storage"
+      env         = merge(local.env_common, local.env_events)
+      secrets     = {}
+    }
+    api = {
+      description = "HTTPS API: bars, profiles, inventory, run status; cache in front of GCS."
+      memory      = "1Gi"
+      cpu         = "1"
+      timeout     = 60
+      max         = 10
+      concurrency = 8
+      trigger     = "http"
+      env         = merge(local.env_common, local.env_api)
+      secrets     = local.secrets_api
+    }
+  }
+
+  # Environment, by who reads it (barlake.config.Settings: each variable's `used_by`).
+  # tests/test_infra_wiring.py checks every function gets exactly the variables it reads.
+  env_common = {
+    BARLAKE_STORAGE            = "gcs"
+    BARLAKE_EVENTS             = "pubsub"
+    BARLAKE_STATE              = "firestore"
+    BARLAKE_PROJECT            = var.project_id
+    BARLAKE_FIRESTORE_DATABASE = google_firestore_database.state.name
+    BARLAKE_RAW_BUCKET         = google_storage_bucket.raw.name
+    BARLAKE_DERIVED_BUCKET     = google_storage_bucket.derived.name
+  }
+  env_events = {
+    BARLAKE_CACHE                 = "none"
+    BARLAKE_MAX_EVENT_AGE_SECONDS = tostring(var.max_event_age_seconds)
+  }
+  env_dispatch = {
+    BARLAKE_BATCH_SIZE           = tostring(var.batch_size)
+    BARLAKE_INGEST_BATCHES_TOPIC = google_pubsub_topic.ingest_batches.name
+  }
+  env_ingest = {
+    BARLAKE_PROVIDER         = "yahoo"
+    BARLAKE_OVERLAP_SESSIONS = tostring(var.overlap_sessions)
+    BARLAKE_DEFAULT_START    = var.default_start
+  }
+  env_api = {
+    BARLAKE_CACHE = var.cache_backend
+  }
+  # Secret-backed variables: name => Secret Manager secret id (latest version, read at start).
+  secrets_api = {}
+
+  dist_dir = abspath(startswith(var.dist_dir, "/") ? var.dist_dir : "${path.module}/${var.dist_dir}")
+}
+
+resource "google_service_account" "fn" {
+  for_each     = local.functions
+  account_id   = "barlake-${each.key}"
+  display_name = "barlake ${each.key} function"
+  description  = "Runtime identity of the ${each.key} function: only the roles its code path uses (infra/iam.tf)."
+}
+
+# Pushes from Pub/Sub and Eventarc deliveries present this identity; it may only invoke.
+resource "google_service_account" "invoker" {
+  account_id   = "barlake-invoker"
+  display_name = "barlake event delivery"
+  description  = "Identity of Pub/Sub pushes and Eventarc triggers: invokes the event functions, nothing else."
+}
+
+# Cloud Build identity for building the function images from the uploaded archives.
+resource "google_service_account" "build" {
+  account_id   = "barlake-build"
+  display_name = "barlake function builds"
+  description  = "Builds the function images: reads the source archives, pushes images, writes build logs."
+}
+
+resource "google_storage_bucket_object" "source" {
+  for_each = local.functions
+  # The hash in the name makes a changed archive a new object, which redeploys the function.
+  name   = "functions/${each.key}-${filemd5("${local.dist_dir}/${each.key}.zip")}.zip"
+  bucket = google_storage_bucket.sources.name
+  source = "${local.dist_dir}/${each.key}.zip"
+}
+
+resource "google_cloudfunctions2_function" "fn" {
+  for_each    = local.functions
+  name        = each.key
+  location    = var.region
+  description = each.value.description
+
+  build_config {
+    runtime         = var.python_runtime
+    entry_point     = each.key
+    service_account = google_service_account.build.id
+    source {
+      storage_source {
+        bucket = google_storage_bucket.sources.name
+        object = google_storage_bucket_object.source[each.key].name
+      }
+    }
+  }
+
+  service_config {
+    available_memory                 = each.value.memory
+    available_cpu                    = each.value.cpu
+    timeout_seconds                  = each.value.timeout
+    min_instance_count               = 0
+    max_instance_count               = each.value.max
+    max_instance_request_concurrency = each.value.concurrency
+    service_account_email            = google_service_account.fn[each.key].email
+    # Event functions are reached only by Pub/Sub pushes and Eventarc (internal traffic).
+    ingress_settings               = each.value.trigger == "http" ? "ALLOW_ALL" : "ALLOW_INTERNAL_ONLY"
+    all_traffic_on_latest_revision = true
+    environment_variables          = merge(each.value.env, { LOG_EXECUTION_ID = "true" })
+
+    dynamic "secret_environment_variables" {
+      for_each = each.value.secrets
+      content {
+        key        = secret_environment_variables.key
+        project_id = var.project_id
+        secret     = secret_environment_variables.value
+        version    = "latest"
+      }
+    }
+  }
+
+  # weekly and profile: Eventarc storage triggers on the raw bucket only (never derived, so
+  # nothing a function writes can trigger it again). Retried with backoff on failure; the
+  # functions acknowledge events older than max_event_age_seconds.
+  dynamic "event_trigger" {
+    for_each = each.value.trigger == "storage" ? [google_storage_bucket.raw.name] : []
+    content {
+      trigger_region        = var.region
+      event_type            = "google.cloud.storage.object.v1.finalized"
+      retry_policy          = "RETRY_POLICY_RETRY"
+      service_account_email = google_service_account.invoker.email
+      event_filters {
+        attribute = "bucket"
+        value     = event_trigger.value
+      }
+    }
+  }
+
+  depends_on = [
+    google_project_service.api,
+    google_project_iam_member.storage_agent_publisher,
+    google_project_iam_member.build,
+  ]
+}
+
+# Invoking: the invoker account may call the four event functions; the API is private unless
+# api_public opens it, and api_invokers lists who else may call it.
+resource "google_cloud_run_v2_service_iam_member" "invoker" {
+  for_each = { for k, v in local.functions : k => v if v.trigger != "http" }
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.fn[each.key].name
+  role     = "roles/run.invoker"
+  member   = "serviceAccount:${google_service_account.invoker.email}"
+}
+
+resource "google_project_iam_member" "invoker_event_receiver" {
+  project = var.project_id
+  role    = "roles/eventarc.eventReceiver"
+  member  = "serviceAccount:${google_service_account.invoker.email}"
+}
+
+resource "google_cloud_run_v2_service_iam_member" "api_invokers" {
+  for_each = toset(var.api_invokers)
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.fn["api"].name
+  role     = "roles/run.invoker"
+  member   = each.value
+}
+
+resource "google_cloud_run_v2_service_iam_member" "api_public" {
+  count    = var.api_public ? 1 : 0
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.fn["api"].name
+  role     = "roles/run.invoker"
+  member   = "allUsers"
+}
+
+# The build account: the roles Cloud Functions documents for a custom build service account.
+resource "google_project_iam_member" "build" {
+  for_each = toset(["roles/logging.logWriter", "roles/artifactregistry.writer"])
+  project  = var.project_id
+  role     = each.value
+  member   = "serviceAccount:${google_service_account.build.email}"
+}
+
+resource "google_storage_bucket_iam_member" "build_sources" {
+  bucket = google_storage_bucket.sources.name
+  role   = "roles/storage.objectViewer"
+  member = "serviceAccount:${google_service_account.build.email}"
+}

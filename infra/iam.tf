@@ -1,0 +1,130 @@
+# What each function's identity may do: exactly what its code path does, and no more.
+# tests/test_infra_wiring.py runs every function's code path from its archive, records each
+# storage, state and topic operation, and checks that these grants cover them and that every
+# grant (and every permission of the custom roles) is used.
+#
+#   dispatch  Firestore read/write (registry, run ledger); publish to ingest-batches
+#   ingest    raw objects get/create/replace; Firestore read/write (ledger, quarantine)
+#   weekly    raw objects get; derived objects get/create/replace
+#   profile   raw objects get; derived objects get/create/replace; Firestore read/write
+#   api       raw and derived objects get; Firestore read; the Upstash token (secrets.tf)
+#
+# No function lists or deletes objects. Replacing an object needs storage.objects.delete in
+# GCS (an overwrite deletes the old generation), hence the writer role's delete.
+
+resource "google_project_iam_custom_role" "object_reader" {
+  role_id     = "barlakeObjectReader"
+  title       = "barlake object reader"
+  description = "Read one object by name (no listing)."
+  permissions = ["storage.objects.get"]
+}
+
+resource "google_project_iam_custom_role" "object_writer" {
+  role_id     = "barlakeObjectWriter"
+  title       = "barlake object writer"
+  description = "Read, create and replace objects by name (replacing needs delete); no listing."
+  permissions = ["storage.objects.create", "storage.objects.delete", "storage.objects.get"]
+}
+
+locals {
+  # Firestore grants are limited to the lake's database by an IAM condition.
+  firestore_condition = "resource.name == \"projects/${var.project_id}/databases/${var.firestore_database}\""
+}
+
+# ---------------------------------------------------------------- dispatch
+
+resource "google_project_iam_member" "dispatch_state" {
+  project = var.project_id
+  role    = "roles/datastore.user"
+  member  = "serviceAccount:${google_service_account.fn["dispatch"].email}"
+  condition {
+    title      = "barlake database only"
+    expression = local.firestore_condition
+  }
+}
+
+resource "google_pubsub_topic_iam_member" "dispatch_publish_batches" {
+  topic  = google_pubsub_topic.ingest_batches.name
+  role   = "roles/pubsub.publisher"
+  member = "serviceAccount:${google_service_account.fn["dispatch"].email}"
+}
+
+# ---------------------------------------------------------------- ingest
+
+resource "google_storage_bucket_iam_member" "ingest_raw" {
+  bucket = google_storage_bucket.raw.name
+  role   = google_project_iam_custom_role.object_writer.id
+  member = "serviceAccount:${google_service_account.fn["ingest"].email}"
+}
+
+resource "google_project_iam_member" "ingest_state" {
+  project = var.project_id
+  role    = "roles/datastore.user"
+  member  = "serviceAccount:${google_service_account.fn["ingest"].email}"
+  condition {
+    title      = "barlake database only"
+    expression = local.firestore_condition
+  }
+}
+
+# ---------------------------------------------------------------- weekly
+
+resource "google_storage_bucket_iam_member" "weekly_raw" {
+  bucket = google_storage_bucket.raw.name
+  role   = google_project_iam_custom_role.object_reader.id
+  member = "serviceAccount:${google_service_account.fn["weekly"].email}"
+}
+
+resource "google_storage_bucket_iam_member" "weekly_derived" {
+  bucket = google_storage_bucket.derived.name
+  role   = google_project_iam_custom_role.object_writer.id
+  member = "serviceAccount:${google_service_account.fn["weekly"].email}"
+}
+
+# ---------------------------------------------------------------- profile
+
+resource "google_storage_bucket_iam_member" "profile_raw" {
+  bucket = google_storage_bucket.raw.name
+  role   = google_project_iam_custom_role.object_reader.id
+  member = "serviceAccount:${google_service_account.fn["profile"].email}"
+}
+
+resource "google_storage_bucket_iam_member" "profile_derived" {
+  bucket = google_storage_bucket.derived.name
+  role   = google_project_iam_custom_role.object_writer.id
+  member = "serviceAccount:${google_service_account.fn["profile"].email}"
+}
+
+resource "google_project_iam_member" "profile_state" {
+  project = var.project_id
+  role    = "roles/datastore.user"
+  member  = "serviceAccount:${google_service_account.fn["profile"].email}"
+  condition {
+    title      = "barlake database only"
+    expression = local.firestore_condition
+  }
+}
+
+# ---------------------------------------------------------------- api
+
+resource "google_storage_bucket_iam_member" "api_raw" {
+  bucket = google_storage_bucket.raw.name
+  role   = google_project_iam_custom_role.object_reader.id
+  member = "serviceAccount:${google_service_account.fn["api"].email}"
+}
+
+resource "google_storage_bucket_iam_member" "api_derived" {
+  bucket = google_storage_bucket.derived.name
+  role   = google_project_iam_custom_role.object_reader.id
+  member = "serviceAccount:${google_service_account.fn["api"].email}"
+}
+
+resource "google_project_iam_member" "api_state" {
+  project = var.project_id
+  role    = "roles/datastore.viewer"
+  member  = "serviceAccount:${google_service_account.fn["api"].email}"
+  condition {
+    title      = "barlake database only"
+    expression = local.firestore_condition
+  }
+}

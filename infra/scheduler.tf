@@ -1,0 +1,27 @@
+# Cloud Scheduler: each job publishes a scheduled run request to ingest-requests. The payload is
+# barlake.messages.IngestRequest (version 1, kind "scheduled", no run id: dispatch names the run
+# after the UTC day, so a repeated tick is the same run). Pause one with its `paused` flag or
+# `gcloud scheduler jobs pause`.
+resource "google_cloud_scheduler_job" "ingest" {
+  for_each    = var.schedules
+  name        = "barlake-${each.key}"
+  region      = var.region
+  description = "Scheduled barlake ingest run (${each.key})."
+  schedule    = each.value.schedule
+  time_zone   = each.value.time_zone
+  paused      = each.value.paused
+
+  pubsub_target {
+    topic_name = google_pubsub_topic.ingest_requests.id
+    data       = base64encode(jsonencode({ version = 1, kind = "scheduled", universe = each.value.universe }))
+    attributes = { origin = "cloud-scheduler" }
+  }
+
+  retry_config {
+    retry_count          = 3
+    min_backoff_duration = "60s"
+    max_backoff_duration = "600s"
+  }
+
+  depends_on = [google_project_service.api]
+}
