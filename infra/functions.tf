@@ -37,8 +37,8 @@ locals {
       max         = var.ingest_max_instances
       concurrency = 1
       trigger     = "pubsub"
-      env         = merge(local.env_common, local.env_events, local.env_ingest)
-      secrets     = {}
+      env         = merge(local.env_common, local.env_events, local.env_ingest, local.env_cache)
+      secrets     = local.secrets_cache
     }
     weekly = {
       description = "Daily object finalized in the raw bucket -> weekly and monthly bars in the derived bucket."
@@ -48,8 +48,8 @@ locals {
       max         = 20
       concurrency = 1
       trigger     = "storage"
-      env         = merge(local.env_common, local.env_events)
-      secrets     = {}
+      env         = merge(local.env_common, local.env_events, local.env_cache)
+      secrets     = local.secrets_cache
     }
     profile = {
       description = "Daily object finalized in the raw bucket -> data-quality profile (derived bucket) and inventory (Firestore)."
@@ -59,8 +59,8 @@ locals {
       max         = 20
       concurrency = 1
       trigger     = "storage"
-      env         = merge(local.env_common, local.env_events)
-      secrets     = {}
+      env         = merge(local.env_common, local.env_events, local.env_cache)
+      secrets     = local.secrets_cache
     }
     api = {
       description = "HTTPS API: bars, profiles, inventory, run status; cache in front of GCS."
@@ -70,8 +70,8 @@ locals {
       max         = 10
       concurrency = 8
       trigger     = "http"
-      env         = merge(local.env_common, local.env_api)
-      secrets     = local.secrets_api
+      env         = merge(local.env_common, local.env_cache, local.env_api)
+      secrets     = merge(local.secrets_cache, local.secrets_api_keys)
     }
   }
 
@@ -87,8 +87,16 @@ locals {
     BARLAKE_DERIVED_BUCKET     = google_storage_bucket.derived.name
   }
   env_events = {
-    BARLAKE_CACHE                 = "none"
     BARLAKE_MAX_EVENT_AGE_SECONDS = tostring(var.max_event_age_seconds)
+  }
+  # The cache: the api reads through it; ingest, weekly and profile announce every new object
+  # generation to it, so the api never serves a body older than the object (keys carry the
+  # generation; TTLs are only a safety net). dispatch writes no object and gets none of it.
+  env_cache = {
+    BARLAKE_CACHE           = var.cache_backend
+    BARLAKE_UPSTASH_URL     = var.upstash_url
+    BARLAKE_REDIS_URL       = var.redis_url
+    BARLAKE_CACHE_BUDGET_MS = tostring(var.cache_budget_ms)
   }
   env_dispatch = {
     BARLAKE_BATCH_SIZE           = tostring(var.batch_size)
@@ -100,10 +108,15 @@ locals {
     BARLAKE_DEFAULT_START    = var.default_start
   }
   env_api = {
-    BARLAKE_CACHE = var.cache_backend
+    BARLAKE_CACHE_MEMORY_MB = tostring(var.cache_memory_mb)
   }
   # Secret-backed variables: name => Secret Manager secret id (latest version, read at start).
-  secrets_api = {}
+  secrets_cache = {
+    BARLAKE_UPSTASH_TOKEN = google_secret_manager_secret.upstash_token.secret_id
+  }
+  secrets_api_keys = {
+    BARLAKE_API_KEYS = google_secret_manager_secret.api_keys.secret_id
+  }
 
   dist_dir = abspath(startswith(var.dist_dir, "/") ? var.dist_dir : "${path.module}/${var.dist_dir}")
 }

@@ -4,10 +4,12 @@
 # grant (and every permission of the custom roles) is used.
 #
 #   dispatch  Firestore read/write (registry, run ledger); publish to ingest-batches
-#   ingest    raw objects get/create/replace; Firestore read/write (ledger, quarantine)
-#   weekly    raw objects get; derived objects get/create/replace
-#   profile   raw objects get; derived objects get/create/replace; Firestore read/write
-#   api       raw and derived objects get; Firestore read; the Upstash token (secrets.tf)
+#   ingest    raw objects get/create/replace; Firestore read/write (ledger, quarantine);
+#             the Upstash token (announces new generations to the cache; secrets.tf)
+#   weekly    raw objects get; derived objects get/create/replace; the Upstash token
+#   profile   raw objects get; derived objects get/create/replace; Firestore read/write;
+#             the Upstash token
+#   api       raw and derived objects get; Firestore read; the Upstash token and API keys
 #
 # No function lists or deletes objects. Replacing an object needs storage.objects.delete in
 # GCS (an overwrite deletes the old generation), hence the writer role's delete.

@@ -1,11 +1,51 @@
-# The Upstash REST token lives in Secret Manager only: Terraform creates the secret, an operator
-# adds its value (docs/deploy.md), and the API reads it as a secret environment variable. The
-# value never passes through Terraform variables or state. The API's access is granted where
-# its secret environment variables are wired (functions.tf, iam.tf).
+# The Upstash REST token and the API keys live in Secret Manager only: Terraform creates the
+# secrets, an operator adds their values (docs/deploy.md), and the functions read them as
+# secret environment variables (functions.tf). The values never pass through Terraform
+# variables or state. Each function that reads a secret gets secretAccessor on that secret
+# alone: the token for the api and the writers that announce generations (ingest, weekly,
+# profile), the keys for the api.
 resource "google_secret_manager_secret" "upstash_token" {
   secret_id = "barlake-upstash-token"
   replication {
     auto {}
   }
   depends_on = [google_project_service.api]
+}
+
+resource "google_secret_manager_secret" "api_keys" {
+  secret_id = "barlake-api-keys"
+  replication {
+    auto {}
+  }
+  depends_on = [google_project_service.api]
+}
+
+resource "google_secret_manager_secret_iam_member" "upstash_token_ingest" {
+  secret_id = google_secret_manager_secret.upstash_token.id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${google_service_account.fn["ingest"].email}"
+}
+
+resource "google_secret_manager_secret_iam_member" "upstash_token_weekly" {
+  secret_id = google_secret_manager_secret.upstash_token.id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${google_service_account.fn["weekly"].email}"
+}
+
+resource "google_secret_manager_secret_iam_member" "upstash_token_profile" {
+  secret_id = google_secret_manager_secret.upstash_token.id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${google_service_account.fn["profile"].email}"
+}
+
+resource "google_secret_manager_secret_iam_member" "upstash_token_api" {
+  secret_id = google_secret_manager_secret.upstash_token.id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${google_service_account.fn["api"].email}"
+}
+
+resource "google_secret_manager_secret_iam_member" "api_keys_api" {
+  secret_id = google_secret_manager_secret.api_keys.id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${google_service_account.fn["api"].email}"
 }

@@ -202,12 +202,42 @@ variable "api_invokers" {
 }
 
 variable "cache_backend" {
-  description = "The API's cache (BARLAKE_CACHE): upstash (Upstash Redis over REST; token in Secret Manager), memory (per instance) or none."
+  description = "The cache (BARLAKE_CACHE) the api reads through and ingest/weekly/profile announce new generations to: upstash (Upstash Redis over REST; token in Secret Manager; recommended), redis (Memorystore or self-hosted, needs VPC egress; redis_url), memory (per api instance) or none (every read from GCS)."
   type        = string
   default     = "none"
   validation {
-    condition     = contains(["upstash", "memory", "none"], var.cache_backend)
-    error_message = "cache_backend must be upstash, memory or none."
+    condition     = contains(["upstash", "redis", "memory", "none"], var.cache_backend)
+    error_message = "cache_backend must be upstash, redis, memory or none."
+  }
+}
+
+variable "redis_url" {
+  description = "Redis URL (BARLAKE_REDIS_URL) for cache_backend = redis: redis://host:6379/0, or rediss:// for TLS."
+  type        = string
+  default     = ""
+  validation {
+    condition     = var.cache_backend != "redis" || can(regex("^rediss?://", var.redis_url))
+    error_message = "cache_backend = redis needs redis_url = redis://… or rediss://…"
+  }
+}
+
+variable "cache_budget_ms" {
+  description = "A cache call slower than this many ms (BARLAKE_CACHE_BUDGET_MS) is abandoned and the request served from storage."
+  type        = number
+  default     = 50
+  validation {
+    condition     = var.cache_budget_ms >= 1 && var.cache_budget_ms <= 10000
+    error_message = "cache_budget_ms must be 1 to 10000."
+  }
+}
+
+variable "cache_memory_mb" {
+  description = "In-process cache (L1) per api instance in MiB (BARLAKE_CACHE_MEMORY_MB); 0 turns it off."
+  type        = number
+  default     = 64
+  validation {
+    condition     = var.cache_memory_mb >= 0 && var.cache_memory_mb <= 4096
+    error_message = "cache_memory_mb must be 0 to 4096."
   }
 }
 

@@ -176,7 +176,10 @@ def _import_cloud_adapters(settings: Any) -> None:
     import importlib
 
     assert (settings.storage, settings.events, settings.state) == ("gcs", "pubsub", "firestore")
-    for module in ("gcs_store", "pubsub_bus", "firestore_state"):
+    modules = ["gcs_store", "pubsub_bus", "firestore_state"]
+    if FUNCTION in {"ingest", "weekly", "profile", "api"}:  # read or announce to the cache
+        modules += ["upstash_cache", "redis_cache", "resilient_cache"]  # cache_backend's choices
+    for module in modules:
         importlib.import_module(f"barlake.adapters.{module}")
 
 

@@ -43,6 +43,9 @@ class ConfigError(ValueError):
 FUNCTIONS = ("dispatch", "ingest", "weekly", "profile", "api")
 _CLOUD = ("dispatch", "ingest", "weekly", "profile", "api")  # every function builds an App
 _LOCAL: tuple[str, ...] = ()  # embedded-only: no deployed function reads it
+# The cache: the api reads through it; the writers announce each new object generation to it
+# (so the api never serves a stale body). dispatch writes no object and never touches it.
+_CACHE = ("ingest", "weekly", "profile", "api")
 
 
 def _env(name: str, default: str, help_: str, used_by: tuple[str, ...] = _CLOUD) -> Any:
@@ -68,7 +71,9 @@ class Settings:
     sqlite_path: str = _env(
         "BARLAKE_SQLITE_PATH", "", "SQLite file (default <lake>/state.sqlite).", _LOCAL
     )
-    cache: str = _env("BARLAKE_CACHE", "memory", "Cache backend: memory, none, redis or upstash.")
+    cache: str = _env(
+        "BARLAKE_CACHE", "memory", "Cache backend: memory, none, redis or upstash.", _CACHE
+    )
     provider: str = _env(
         "BARLAKE_PROVIDER", "yahoo", "Bar source: yahoo or replay:DIR.", ("ingest",)
     )
@@ -112,17 +117,25 @@ class Settings:
         "BARLAKE_REDIS_URL",
         "",
         "Redis for BARLAKE_CACHE=redis: redis://host:6379/0 (rediss:// for TLS).",
+        _CACHE,
     )
     upstash_url: str = _env(
-        "BARLAKE_UPSTASH_URL", "", "Upstash REST URL for BARLAKE_CACHE=upstash (https://…)."
+        "BARLAKE_UPSTASH_URL",
+        "",
+        "Upstash REST URL for BARLAKE_CACHE=upstash (https://…).",
+        _CACHE,
     )
     upstash_token: str = _env(
-        "BARLAKE_UPSTASH_TOKEN", "", "Upstash REST token (from Secret Manager in deployment)."
+        "BARLAKE_UPSTASH_TOKEN",
+        "",
+        "Upstash REST token (from Secret Manager in deployment).",
+        _CACHE,
     )
     cache_budget_ms: str = _env(
         "BARLAKE_CACHE_BUDGET_MS",
         "50",
         "A cache call slower than this (ms) is abandoned; requests skip the cache for a while.",
+        _CACHE,
     )
     api_keys: str = _env(
         "BARLAKE_API_KEYS",

@@ -36,10 +36,11 @@ FILE_MODE = 0o100644  # a regular file, rw-r--r--
 # all three Google clients (barlake.config.build_app builds the whole App per instance).
 EXTRAS: dict[str, tuple[str, ...]] = {
     "dispatch": ("gcp", "functions"),
-    "ingest": ("gcp", "functions"),
-    "weekly": ("gcp", "functions"),
-    "profile": ("gcp", "functions"),
-    "api": ("gcp", "functions"),
+    # the others read the cache (api) or announce new generations to it (the writers)
+    "ingest": ("gcp", "functions", "cache"),
+    "weekly": ("gcp", "functions", "cache"),
+    "profile": ("gcp", "functions", "cache"),
+    "api": ("gcp", "functions", "cache"),
 }
 
 # Base dependencies a function's code path never imports, pruned with everything only they
