@@ -30,7 +30,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import random
 import re
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, date, datetime
@@ -165,6 +167,10 @@ def _chunks(items: Sequence[R], size: int = MAX_WRITES_PER_BATCH) -> Iterable[Se
 # --------------------------------------------------------------------------- the store
 
 
+CONTENTION_ROUNDS = 4  # rounds of the library's transaction attempts (see _transact)
+CAS_ATTEMPTS = 12  # update_batch's read → conditional write rounds (see update_batch)
+
+
 class FirestoreStateStore:
     def __init__(
         self,
@@ -191,14 +197,23 @@ class FirestoreStateStore:
         return self._run_ref(run_id).collection("batches").document(doc_id(batch_id))
 
     def _transact(self, body: Callable[[firestore.Transaction], R]) -> R:
-        """Run body in a transaction, retried on contention a bounded number of times."""
-        transaction = self.client.transaction(max_attempts=self.transaction_attempts)
-        try:
-            return firestore.transactional(body)(transaction)
-        except ValueError as exc:  # the library's "Failed to commit transaction in N attempts"
-            if isinstance(exc.__cause__, gexc.Aborted):
-                raise TransientError(f"firestore: contention: {exc}") from exc
-            raise
+        """Run body in a transaction, retried on contention a bounded number of times.
+
+        The library retries a lost transaction at once; contenders that collided once then
+        collide again. So between rounds of its attempts we wait a jittered, growing pause
+        (up to ~1.5 s in all), which spreads them out, before giving up as transient."""
+        last: Exception | None = None
+        for round_ in range(CONTENTION_ROUNDS):
+            if round_:
+                time.sleep(random.uniform(0, 0.1 * 2**round_))
+            transaction = self.client.transaction(max_attempts=self.transaction_attempts)
+            try:
+                return firestore.transactional(body)(transaction)
+            except ValueError as exc:  # the library's "Failed to commit transaction in N attempts"
+                if not isinstance(exc.__cause__, gexc.Aborted):
+                    raise
+                last = exc
+        raise TransientError(f"firestore: contention: {last}") from last
 
     # -- registry
     @_transient
@@ -269,18 +284,32 @@ class FirestoreStateStore:
     def update_batch(
         self, run_id: str, batch_id: str, update: Callable[[BatchRecord | None], BatchRecord]
     ) -> BatchRecord:
-        """One transaction on the one batch document. update may run more than once (Firestore
-        retries a transaction that lost a race), always on the record as then stored."""
+        """Compare-and-swap on the one batch document: read it, apply update, write on the
+        condition that it is unchanged since the read (create-only if it was absent), else
+        read again after a jittered pause. update may run more than once, always on the record
+        as then stored.
+
+        Not a transaction: the emulator locks pessimistically and livelocks when deliveries of
+        one batch contend; a precondition holds no lock, so a loser only re-reads."""
         ref = self._batch_ref(run_id, batch_id)
-
-        def body(transaction: firestore.Transaction) -> BatchRecord:
-            snap = ref.get(transaction=transaction)
+        for attempt in range(CAS_ATTEMPTS):
+            if attempt:
+                time.sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))
+            snap = ref.get()
             record = update(_batch_record(snap.to_dict() or {}) if snap.exists else None)
-            # Written under the record's own key, as SQLite's upsert does.
-            transaction.set(self._batch_ref(record.run_id, record.batch_id), _batch_doc(record))
+            target = self._batch_ref(record.run_id, record.batch_id)
+            try:
+                if target.path != ref.path:  # written under the record's own key, as SQLite
+                    target.set(_batch_doc(record))
+                elif snap.exists:
+                    option = self.client.write_option(last_update_time=snap.update_time)
+                    ref.update(_batch_doc(record), option=option)
+                else:
+                    ref.create(_batch_doc(record))
+            except (gexc.FailedPrecondition, gexc.Conflict, gexc.Aborted, gexc.NotFound):
+                continue  # someone wrote (or created) it since our read: read again
             return record
-
-        return self._transact(body)
+        raise TransientError(f"firestore: batch {batch_id}: still contended after {attempt + 1}")
 
     def _status(self, data: Mapping[str, Any]) -> RunStatus:
         run = RunRecord(
