@@ -82,28 +82,31 @@ def require_emulators() -> Callable[[Callable[[], Any]], Any]:
     return _emulator
 
 
-@pytest.fixture(scope="session")
-def pubsub_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    logs = tmp_path_factory.mktemp("pubsub")
-    emulator = _emulator(lambda: start_pubsub(EMULATOR_PROJECT, logs))
+def _session_emulator(
+    factory: pytest.TempPathFactory, name: str, start: Callable[[Path], Emulator]
+) -> Iterator[Emulator]:
+    emulator = _emulator(lambda: start(factory.mktemp(name)))
     yield emulator
     emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def pubsub_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    yield from _session_emulator(
+        tmp_path_factory, "pubsub", lambda logs: start_pubsub(EMULATOR_PROJECT, logs)
+    )
 
 
 @pytest.fixture(scope="session")
 def firestore_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    logs = tmp_path_factory.mktemp("firestore")
-    emulator = _emulator(lambda: start_firestore(EMULATOR_PROJECT, logs))
-    yield emulator
-    emulator.stop()
+    yield from _session_emulator(
+        tmp_path_factory, "firestore", lambda logs: start_firestore(EMULATOR_PROJECT, logs)
+    )
 
 
 @pytest.fixture(scope="session")
 def gcs_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    logs = tmp_path_factory.mktemp("gcs")
-    emulator = _emulator(lambda: start_fake_gcs(logs))
-    yield emulator
-    emulator.stop()
+    yield from _session_emulator(tmp_path_factory, "gcs", start_fake_gcs)
 
 
 @pytest.fixture

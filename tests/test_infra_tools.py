@@ -84,25 +84,16 @@ def test_terraform_fmt_catches_a_misformatted_file(tmp_path):
     assert done.returncode != 0 and "outputs.tf" in done.stdout
 
 
+def scan(checkov, directory):
+    """checkov's JSON report on one Terraform folder (offline: --skip-download)."""
+    argv = [checkov, "-d", str(directory), "--skip-download", "--framework", "terraform"]
+    argv += ["--quiet", "-o", "json"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
+    return json.loads(done.stdout)
+
+
 def test_checkov_passes_with_every_skip_justified(checkov):
-    done = subprocess.run(
-        [
-            checkov,
-            "-d",
-            str(infra.INFRA),
-            "--skip-download",
-            "--framework",
-            "terraform",
-            "--quiet",
-            "-o",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    report = json.loads(done.stdout)
+    report = scan(checkov, infra.INFRA)
     summary = report["summary"]
     failed = [
         f"{c['check_id']} {c['resource']} ({c['file_path']}): {c['check_name']}"
@@ -125,24 +116,7 @@ def test_checkov_catches_a_public_bucket(checkov, tmp_path):
     copy = infra.copy_infra(tmp_path)
     path = copy / "storage.tf"
     path.write_text(path.read_text().replace('"enforced"', '"inherited"', 1))
-    done = subprocess.run(
-        [
-            checkov,
-            "-d",
-            str(copy),
-            "--skip-download",
-            "--framework",
-            "terraform",
-            "--quiet",
-            "-o",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    failed = {c["check_id"] for c in json.loads(done.stdout)["results"]["failed_checks"]}
+    failed = {c["check_id"] for c in scan(checkov, copy)["results"]["failed_checks"]}
     assert "CKV_GCP_114" in failed
 
 
