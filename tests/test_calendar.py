@@ -360,12 +360,12 @@ def test_tcs_ns_against_xbom() -> None:
     """What XBOM (BSE: exchange_calendars has no NSE calendar) says about a year of TCS.NS.
 
     - Every XBOM session from 2024-12-23 to 2025-12-22 has a row: no gap.
-    - Three rows fall on days XBOM says are closed:
-      * 2025-02-01, a Saturday: the special Union Budget session. It traded (437,172 shares),
-        so validation keeps it and the profile counts it as an unscheduled session.
+    - Two rows are exceptional sessions exchange_calendars lacks, which our calendar adds
+      (`EXCEPTIONAL_SESSIONS`):
+      * 2025-02-01, a Saturday: the special Union Budget session (437,172 shares).
       * 2025-10-21, a Tuesday: Diwali (Laxmi Pujan), an exchange holiday with the one-hour
-        Muhurat trading session (310,644 shares). exchange_calendars does not model Muhurat
-        sessions either: another real, unscheduled session.
+        Muhurat trading session (310,644 shares).
+    - One row falls on a day XBOM says is closed:
       * 2025-11-05, a Wednesday: Guru Nanak Jayanti, a holiday. Volume 0 and O=H=L=C = the
         previous close: Yahoo's holiday placeholder, which validation quarantines.
     - 2025-03-18 (Tuesday) IS an XBOM session; its row has volume 0 and O=H=L=C = the 03-17
@@ -380,15 +380,14 @@ def test_tcs_ns_against_xbom() -> None:
     assert cal.gaps(dates).to_pylist() == []
     flags = cal.is_session(dates).to_pylist()
     off_calendar = [(d, v) for (d, v), ok in zip(rows, flags, strict=True) if not ok]
-    assert off_calendar == [
-        (date(2025, 2, 1), 437172),
-        (date(2025, 10, 21), 310644),
-        (date(2025, 11, 5), 0),
-    ]
+    assert off_calendar == [(date(2025, 11, 5), 0)]
     assert date(2025, 2, 1).weekday() == 5
     assert cal.is_session(d32(date(2025, 3, 18))).to_pylist() == [True]
     assert dict(rows)[date(2025, 3, 18)] == 0
-    with pytest.raises(ValueError):  # no close is known for an unscheduled session
-        cal.session_close_utc(date(2025, 2, 1))
+    with pytest.raises(ValueError):  # no close is known for a closed day
+        cal.session_close_utc(date(2025, 11, 5))
+    # The exceptional sessions close at their own time: 15:30 and 19:15 Kolkata.
+    assert cal.session_close_utc(date(2025, 2, 1)) == datetime(2025, 2, 1, 10, tzinfo=UTC)
+    assert cal.session_close_utc(date(2025, 10, 21)) == datetime(2025, 10, 21, 13, 45, tzinfo=UTC)
     # 15:30 Kolkata = 10:00 UTC
     assert cal.session_close_utc(date(2025, 1, 31)) == datetime(2025, 1, 31, 10, tzinfo=UTC)

@@ -18,6 +18,7 @@ import pytest
 from barlake.adapters.firestore_state import FirestoreStateStore
 from barlake.adapters.sqlite_state import SqliteStateStore
 from barlake.ports import (
+    AuditRecord,
     BatchRecord,
     QuarantineRecord,
     RestatementRecord,
@@ -128,6 +129,27 @@ def test_restatements_and_profiles(state: StateStore) -> None:
     assert state.get_profile("GOOG") == {"symbol": "GOOG", "generation": 20, "rows": 2}
     assert state.list_profiles() == [{"symbol": "GOOG", "generation": 20, "rows": 2}]
     assert state.get_profile("NOPE") is None
+
+
+def test_audit_records_round_trip_replace_and_read_in_one_call(state: StateStore) -> None:
+    a = AuditRecord(
+        "BRK-B",
+        verified_at=T0,
+        differences={"kinds": ["split"], "evidence": {"split_ratios": ["10:1"]}},
+        pending={"2024-01-05": {"open": 1.0, "high": 2.0, "low": 0.5, "close": 1.5}},
+        suspect={"at": T0.isoformat(), "reason": "starts later", "answer_first": "2020-01-02"},
+        purged_before=date(2020, 1, 2),
+    )
+    b = AuditRecord("^GSPC")
+    assert state.get_audits(["BRK-B", "^GSPC"]) == {}
+    state.put_audit(a)
+    state.put_audit(b)
+    assert state.get_audits(["BRK-B", "^GSPC", "NOPE", "BRK-B"]) == {"BRK-B": a, "^GSPC": b}
+    newer = AuditRecord("BRK-B", verified_at=T0 + timedelta(days=7))
+    state.put_audit(newer)  # replaces the whole record: pending and suspect are gone
+    assert state.get_audits(["BRK-B"]) == {"BRK-B": newer}
+    assert state.list_audits() == [newer, b]
+    assert state.get_audits([]) == {}
 
 
 # --------------------------------------------------------------------------- more of the contract

@@ -163,14 +163,15 @@ def test_split_day_is_not_a_jump() -> None:
 
 
 def test_tcs_profile_on_raw_rows() -> None:
-    # Raw rows (before validation) so that all three off-calendar rows are visible; see
-    # tests/test_calendar.py::test_tcs_ns_against_xbom for what each one is.
+    # Raw rows (before validation) so that the off-calendar row is visible; see
+    # tests/test_calendar.py::test_tcs_ns_against_xbom for what each one is. The budget
+    # Saturday and the Muhurat session are exceptional sessions of the calendar.
     p = profile(load_tcs(), "TCS.NS", date(2025, 12, 22))
     assert p["exchange"] == "XBOM"
     assert (p["rows"], p["gap_count"]) == (250, 0)
-    assert p["unscheduled_sessions"] == 3
-    assert p["unscheduled_dates"] == ["2025-02-01", "2025-10-21", "2025-11-05"]
-    assert (p["sessions_expected"], p["sessions_present"]) == (247, 247)
+    assert p["unscheduled_sessions"] == 1
+    assert p["unscheduled_dates"] == ["2025-11-05"]
+    assert (p["sessions_expected"], p["sessions_present"]) == (249, 249)
     assert p["zero_volume_runs"] == []  # 2025-03-18 and 2025-11-05 are isolated zero days
     assert p["jumps"] == []
     assert p["staleness_sessions"] == 0

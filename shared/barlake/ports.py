@@ -194,6 +194,43 @@ class RestatementRecord:
     run_id: str
 
 
+@dataclass(frozen=True)
+class AuditRecord:
+    """What the lake knows about a symbol's whole history (see core/history.py): when it was
+    last fully compared with the provider, what differed, what waits for confirmation, the
+    last suspect answer and how far back the provider has purged history the lake keeps."""
+
+    symbol: str
+    verified_at: datetime | None = None
+    differences: Mapping[str, Any] = field(default_factory=dict)  # kinds + evidence
+    pending: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # ISO day → values
+    suspect: Mapping[str, Any] | None = None  # {"at", "reason", "answer_first", "count"}
+    purged_before: date | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "symbol": self.symbol,
+            "verified_at": self.verified_at.isoformat() if self.verified_at else None,
+            "differences": dict(self.differences),
+            "pending": {k: dict(v) for k, v in self.pending.items()},
+            "suspect": dict(self.suspect) if self.suspect is not None else None,
+            "purged_before": self.purged_before.isoformat() if self.purged_before else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AuditRecord:
+        at = data.get("verified_at")
+        purged = data.get("purged_before")
+        return cls(
+            symbol=str(data["symbol"]),
+            verified_at=datetime.fromisoformat(at) if at else None,
+            differences=dict(data.get("differences") or {}),
+            pending={k: dict(v) for k, v in (data.get("pending") or {}).items()},
+            suspect=dict(data["suspect"]) if data.get("suspect") else None,
+            purged_before=date.fromisoformat(purged) if purged else None,
+        )
+
+
 @runtime_checkable
 class StateStore(Protocol):
     """Symbol registry, run ledger and per-symbol records. Per-batch and per-symbol rows
@@ -247,6 +284,16 @@ class StateStore(Protocol):
     def get_profile(self, symbol: str) -> Mapping[str, Any] | None: ...
 
     def list_profiles(self) -> list[Mapping[str, Any]]: ...
+
+    def put_audit(self, record: AuditRecord) -> None:
+        """Replace the symbol's audit record (one document per symbol)."""
+        ...
+
+    def get_audits(self, symbols: Sequence[str]) -> dict[str, AuditRecord]:
+        """The records of those symbols that have one, in one round trip."""
+        ...
+
+    def list_audits(self) -> list[AuditRecord]: ...
 
 
 # --------------------------------------------------------------------------- cache

@@ -43,6 +43,7 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.bulk_batch import BulkWriteBatch
 
 from barlake.ports import (
+    AuditRecord,
     BatchRecord,
     QuarantineRecord,
     RestatementRecord,
@@ -456,3 +457,29 @@ class FirestoreStateStore:
     def list_profiles(self) -> list[Mapping[str, Any]]:
         docs = [s.to_dict() or {} for s in self.collection("profiles").stream()]
         return [json.loads(d["body"]) for d in sorted(docs, key=lambda d: d["symbol"])]
+
+    # -- history audits: one document per symbol, the record as JSON text
+    def _audit_ref(self, symbol: str) -> firestore.DocumentReference:
+        return self.collection("audits").document(doc_id(symbol))
+
+    @_transient
+    def put_audit(self, record: AuditRecord) -> None:
+        self._audit_ref(record.symbol).set(
+            {"symbol": record.symbol, "body": _json(record.to_json())}
+        )
+
+    @_transient
+    def get_audits(self, symbols: Sequence[str]) -> dict[str, AuditRecord]:
+        refs = [self._audit_ref(s) for s in dict.fromkeys(symbols)]
+        out: dict[str, AuditRecord] = {}
+        for snap in self.client.get_all(refs) if refs else ():
+            if snap.exists:
+                record = AuditRecord.from_json(json.loads((snap.to_dict() or {})["body"]))
+                out[record.symbol] = record
+        return out
+
+    @_transient
+    def list_audits(self) -> list[AuditRecord]:
+        docs = [s.to_dict() or {} for s in self.collection("audits").stream()]
+        records = [AuditRecord.from_json(json.loads(d["body"])) for d in docs]
+        return sorted(records, key=lambda r: r.symbol)

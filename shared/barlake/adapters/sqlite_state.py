@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from barlake.ports import (
+    AuditRecord,
     BatchRecord,
     QuarantineRecord,
     RestatementRecord,
@@ -53,6 +54,7 @@ CREATE TABLE IF NOT EXISTS restatements (
     evidence TEXT NOT NULL, PRIMARY KEY (symbol, run_id));
 CREATE TABLE IF NOT EXISTS profiles (
     symbol TEXT PRIMARY KEY, generation INTEGER NOT NULL, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS audits (symbol TEXT PRIMARY KEY, body TEXT NOT NULL);
 """
 
 
@@ -276,3 +278,24 @@ class SqliteStateStore:
 
     def list_profiles(self) -> list[Mapping[str, Any]]:
         return [json.loads(b) for (b,) in self._exec("SELECT body FROM profiles ORDER BY symbol")]
+
+    # -- history audits
+    def put_audit(self, record: AuditRecord) -> None:
+        self._exec(
+            "INSERT OR REPLACE INTO audits VALUES (?,?)", (record.symbol, _json(record.to_json()))
+        )
+
+    def get_audits(self, symbols: Sequence[str]) -> dict[str, AuditRecord]:
+        out: dict[str, AuditRecord] = {}
+        wanted = list(dict.fromkeys(symbols))
+        for i in range(0, len(wanted), 500):  # SQLite's bound-parameter limit
+            chunk = wanted[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            for (body,) in self._exec(f"SELECT body FROM audits WHERE symbol IN ({marks})", chunk):
+                record = AuditRecord.from_json(json.loads(body))
+                out[record.symbol] = record
+        return out
+
+    def list_audits(self) -> list[AuditRecord]:
+        rows = self._exec("SELECT body FROM audits ORDER BY symbol")
+        return [AuditRecord.from_json(json.loads(b)) for (b,) in rows]

@@ -478,6 +478,55 @@ class TradingCalendar:
 
 # --------------------------------------------------------------------------- builders
 
+# Exceptional sessions exchange_calendars does not list: the exchange opened on a day that is
+# otherwise closed. A row on such a day is a real session (validation keeps it); a row on any
+# other closed day is quarantined as `not_a_session`. Values are the local closing time.
+# NSE/BSE (XBOM): Union Budget Saturdays, and the one-hour Diwali Muhurat sessions (evening;
+# the latest Muhurat close, 19:15 IST, is used for all of them, so a Muhurat bar is at worst held
+# back as provisional a little longer, never stored early).
+_MUHURAT_CLOSE = time(19, 15)
+EXCEPTIONAL_SESSIONS: MappingProxyType[str, MappingProxyType[date, time]] = MappingProxyType(
+    {
+        "XBOM": MappingProxyType(
+            {
+                date(2015, 2, 28): time(15, 30),  # Union Budget, Saturday
+                date(2020, 2, 1): time(15, 30),  # Union Budget, Saturday
+                date(2025, 2, 1): time(15, 30),  # Union Budget, Saturday
+                date(2024, 1, 20): time(15, 30),  # special live session (DR site), Saturday
+                date(2015, 11, 11): _MUHURAT_CLOSE,  # Diwali Muhurat trading sessions
+                date(2016, 10, 30): _MUHURAT_CLOSE,
+                date(2017, 10, 19): _MUHURAT_CLOSE,
+                date(2018, 11, 7): _MUHURAT_CLOSE,
+                date(2019, 10, 27): _MUHURAT_CLOSE,
+                date(2020, 11, 14): _MUHURAT_CLOSE,
+                date(2021, 11, 4): _MUHURAT_CLOSE,
+                date(2022, 10, 24): _MUHURAT_CLOSE,
+                date(2023, 11, 12): _MUHURAT_CLOSE,
+                date(2024, 11, 1): _MUHURAT_CLOSE,
+                date(2025, 10, 21): _MUHURAT_CLOSE,
+            }
+        )
+    }
+)
+
+
+def _with_exceptional(
+    code: str, tz: str, auth: np.ndarray, closes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The authoritative sessions and their UTC closes, with the code's exceptional sessions
+    (those exchange_calendars lacks) merged in, still sorted."""
+    extra = {d: t for d, t in EXCEPTIONAL_SESSIONS.get(code, {}).items() if _day(d) not in auth}
+    if not extra:
+        return auth, closes
+    days = np.array([_day(d) for d in extra], dtype=np.int32)
+    stamps = np.array(
+        [int(datetime.combine(d, t, tzinfo=ZoneInfo(tz)).timestamp()) for d, t in extra.items()],
+        dtype=np.int64,
+    )
+    all_days = np.concatenate([auth.astype(np.int32), days])
+    order = np.argsort(all_days, kind="stable")
+    return all_days[order], np.concatenate([closes, stamps])[order]
+
 
 def _synthetic(code: str) -> TradingCalendar:
     if code == ALWAYS:
@@ -510,6 +559,7 @@ def _exchange(code: str) -> TradingCalendar:
     auth = cal.sessions.values.astype("datetime64[D]").astype(np.int32)
     closes = cal.closes.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
     closes = closes.astype("datetime64[s]").astype(np.int64)
+    auth, closes = _with_exceptional(code, str(cal.tz), auth, closes)
     sessions = np.concatenate(
         [
             _weekdays(_SPAN_LO, _day(first) - 1),

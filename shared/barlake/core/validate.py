@@ -13,16 +13,21 @@ Every row refused is returned with a reason (it is quarantined, never dropped si
 | future_date          | date after `today`                                                |
 | duplicate_date       | the provider sent the date more than once (all copies refused)    |
 | holiday_placeholder  | a non-session day with O=H=L=C and volume 0: Yahoo's filler row   |
-| not_a_session        | a non-session day with no volume that is not a placeholder        |
+| not_a_session        | a non-session day: no volume and not a placeholder, or, inside   |
+|                      | the calendar's authoritative range, any row at all                |
 
 Decisions (documented in docs/data-quality.md):
 - Yahoo's zero-volume holiday rows (O=H=L=C = previous close, volume 0) on days the exchange
   was closed are quarantined as `holiday_placeholder`. The same flat zero-volume shape on a real
   session is kept: a suspended stock really has such sessions, and the profile reports them as
   zero-volume runs.
-- A row on a day the calendar says is closed but with volume > 0 is kept: trades happened, so the
-  calendar is missing a special session (NSE's Saturday budget session). The profile counts such
-  rows as `unscheduled_sessions`.
+- A row on a day the calendar says is closed is refused as `not_a_session`, even with volume:
+  Yahoo emits such rows for days no exchange traded (^GSPC on 2018-07-04 and 2001-09-12, a
+  Saturday). Exceptional sessions the exchange really held (NSE's budget Saturday 2025-02-01,
+  the Diwali Muhurat sessions) are sessions of the calendar (`calendar.EXCEPTIONAL_SESSIONS`),
+  so their rows pass. Outside the calendar's authoritative range (before 1970, after its last
+  published year) holidays are unknown: a closed-day row with volume is kept there and counted
+  by the profile as `unscheduled_sessions`.
 - Duplicated dates: we cannot tell which copy is right, so every copy is refused and the day
   stays a visible gap rather than a silent guess.
 
@@ -117,6 +122,9 @@ def row_reasons(bars: pa.Table, calendar: TradingCalendar, today: date) -> list[
     flat = (o == h) & (h == lo) & (lo == c)
     mark(~sessions & flat & (volume == 0), "holiday_placeholder")
     mark(~sessions & (volume <= 0), "not_a_session")
+    first = (calendar.first - date(1970, 1, 1)).days
+    last = (calendar.last - date(1970, 1, 1)).days
+    mark(~sessions & (days >= first) & (days <= last), "not_a_session")
     return reasons
 
 
