@@ -44,8 +44,13 @@ class Lake:
         return run_embedded(self.app, request)
 
     def next_stage(self) -> RunStatus:
+        """The next recording's run; an answer found suspect (MSFT's third recording starts
+        later than the lake) is confirmed by the next run, as the daily schedule would."""
         assert self.provider.advance(), "no further recording"
-        return self.ingest()
+        status = self.ingest()
+        if any("suspect answer" in (o.error or "") for o in status.outcomes()):
+            status = self.ingest()
+        return status
 
 
 def settings(lake_dir: Path, **env: str) -> Settings:

@@ -170,9 +170,12 @@ def test_full_run_that_finds_a_restatement_keeps_the_whole_history_it_asked_for(
     assert provider.calls == [("AAA", None, None)]  # the whole history, fetched once
 
 
-def test_a_refused_last_row_in_the_full_history_leaves_a_gap_not_an_old_scale_bar(
+def test_a_refused_last_row_in_the_full_history_keeps_the_stored_bar_rescaled(
     tmp_path: Path,
 ) -> None:
+    """The refetch refuses its row for the last stored day: the good stored bar stays, at the
+    new scale (the 2:1 factor of the nearest day both hold), never deleted, never left at the
+    old scale (docs/data-quality.md, "History never shrinks")."""
     provider = Scripted()
     app = make_app(tmp_path, provider)
     store(app, series("AAA", DAYS, 100.0, 1000))
@@ -183,8 +186,9 @@ def test_a_refused_last_row_in_the_full_history_leaves_a_gap_not_an_old_scale_ba
         table_answer("AAA", pa.Table.from_pylist(rows, schema=series("AAA", [], 1, 1).schema)),
     )
     status = run(app, "r", "AAA")
-    assert outcome(status, "AAA").status == "restated"
-    assert closes(app, "AAA") == [(d, 50.0, 2000) for d in DAYS[:-1]]
+    o = outcome(status, "AAA")
+    assert o.status == "restated" and o.restatement["kinds"] == ["split", "missing"]
+    assert closes(app, "AAA") == [(d, 50.0, 2000) for d in DAYS]
 
 
 def test_a_new_symbol_with_nothing_storable_fails_with_no_data(tmp_path: Path) -> None:

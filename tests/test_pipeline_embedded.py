@@ -167,9 +167,33 @@ def test_msft_intraday_bar_then_dividend_and_volume_revision(tmp_path: Path) -> 
     )
 
     provider.advance()
+    # The third recording is a six-month window starting 2025-02-26, after the stored
+    # 2025-02-18: a suspect answer (Yahoo cuts histories short when throttling). Nothing is
+    # applied, the evidence is recorded and the symbol is retried.
+    before = stored(app, "MSFT")
+    status = ingest(app, "MSFT")
+    o = outcome(status, "MSFT")
+    assert (o.status, o.error_kind) == ("failed", "transient") and not status.complete
+    assert "suspect answer, nothing applied: the answer starts at 2025-02-26" in o.error
+    assert bars_equal(stored(app, "MSFT"), before)
+    suspect = app.state.get_audits(["MSFT"])["MSFT"].suspect
+    assert suspect["answer_first"] == "2025-02-26" and suspect["purged"] == 6
+    # The next run gets the same start: the provider purged those days. The answer is applied
+    # over its span and the six older stored days stay, rescaled by the dividend factor.
     o = outcome(ingest(app, "MSFT"), "MSFT")
-    assert o.status == "restated" and o.restatement["kinds"] == ["dividend", "volume_revision"]
-    assert bars_equal(stored(app, "MSFT"), recorded(folder / "recorded-2025-08-25_after-close" / f))
+    assert o.status == "restated"
+    assert o.restatement["kinds"] == ["dividend", "volume_revision", "provider_purge"]
+    latest = recorded(folder / "recorded-2025-08-25_after-close" / f)
+    now = stored(app, "MSFT")
+    assert bars_equal(now.slice(6), latest)
+    older = now.slice(0, 6).to_pylist()
+    assert [r["date"] for r in older] == before.column("date").to_pylist()[:6]
+    factor = latest["adj_close"][0].as_py() / before["adj_close"][6].as_py()
+    for kept, old in zip(older, before.slice(0, 6).to_pylist(), strict=True):
+        assert kept["close"] == old["close"] and kept["volume"] == old["volume"]
+        assert kept["adj_close"] == pytest.approx(old["adj_close"] * factor, rel=1e-9)
+    record = app.state.get_audits(["MSFT"])["MSFT"]
+    assert record.purged_before == date(2025, 2, 26) and record.suspect is None
     row = (
         stored(app, "MSFT")
         .filter(pc.equal(pc.field("date"), pa.scalar(date(2025, 8, 15))))

@@ -337,7 +337,8 @@ def demo(lake: LakeOption = None) -> None:
     ok = all(c.matches_latest for c in checks)
     for c in checks:
         mark = "[green]✓[/]" if c.matches_latest else "[red]✗[/]"
-        out.print(f"{mark} {c.symbol}: {c.rows} stored bars equal the latest recording")
+        kept = f" ({c.kept_older} older bars kept: provider purge)" if c.kept_older else ""
+        out.print(f"{mark} {c.symbol}: {c.rows} stored bars equal the latest recording{kept}")
     out.print(f"\nlake left in {folder}; try: barlake show MSFT --interval 1wk --lake {folder}")
     raise typer.Exit(EXIT_OK if ok else EXIT_FAILED)
 

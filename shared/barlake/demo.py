@@ -5,6 +5,13 @@ would see Yahoo: the first stores history (and sets MSFT's in-progress bar aside
 and third bring 20:1 splits, dividend restatements of adj close and a revised volume. After the
 last run the stored history of every symbol must equal the latest recording: the demo checks
 that and reports each restatement it healed.
+
+The third recording of MSFT is a six-month window that starts later than what the lake holds:
+the ingest treats that answer as suspect (Yahoo cuts histories short when it throttles), applies
+nothing and retries; the demo's next run sees the same start again, takes it as the provider's
+genuine purge, applies it and keeps the older stored days (docs/data-quality.md). So a stored
+history equals the latest recording over the recording's span, and holds only kept older days
+before it.
 """
 
 from __future__ import annotations
@@ -14,6 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.resources import as_file, files
 from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from barlake.adapters.replay_provider import ReplayProvider
 from barlake.config import App, Settings, build_embedded, run_embedded
@@ -36,8 +46,9 @@ class Stage:
 @dataclass(frozen=True)
 class Check:
     symbol: str
-    rows: int
+    rows: int  # stored bars over the latest recording's span
     matches_latest: bool
+    kept_older: int = 0  # stored bars before it: kept after the provider purged them
 
 
 def run_demo(
@@ -53,7 +64,16 @@ def run_demo(
             request = IngestRequest(
                 kind="manual", run_id=run_id, symbols=DEMO_SYMBOLS, universe="demo"
             )
-            stages.append(Stage(provider.recording, run_embedded(app, request)))
+            status = run_embedded(app, request)
+            stages.append(Stage(provider.recording, status))
+            if any("suspect answer" in (o.error or "") for o in status.outcomes()):
+                retry = IngestRequest(
+                    kind="manual",
+                    run_id=f"{run_id}-next",
+                    symbols=DEMO_SYMBOLS,
+                    universe="demo",
+                )
+                stages.append(Stage(f"{provider.recording} (next run)", run_embedded(app, retry)))
             if not provider.advance():
                 break
         checks = []
@@ -67,5 +87,8 @@ def run_demo(
                 as_of=recorded.as_of,
             ).good
             stored = app.read.bars(symbol).table
-            checks.append(Check(symbol, stored.num_rows, bars_equal(stored, expected)))
+            first = expected.column("date")[0].as_py()
+            span = stored.filter(pc.greater_equal(stored["date"], pa.scalar(first, pa.date32())))
+            kept = stored.num_rows - span.num_rows
+            checks.append(Check(symbol, span.num_rows, bars_equal(span, expected), kept))
     return app, stages, checks

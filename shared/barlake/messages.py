@@ -22,7 +22,7 @@ INGEST_BATCHES = "ingest-batches"
 RAW_OBJECT_FINALIZED = "raw-object-finalized"
 DEAD_LETTER = "dead-letter"
 
-REQUEST_KINDS = ("scheduled", "backfill", "manual")
+REQUEST_KINDS = ("scheduled", "backfill", "manual", "audit")
 
 
 class BadMessage(ValueError):
@@ -146,6 +146,7 @@ class IngestBatch:
     start: date | None = None
     end: date | None = None
     full: bool = False
+    audit: bool = False  # a deep audit: compare the whole history bar for bar (history.py)
     version: int = VERSION
 
     def to_json(self) -> dict[str, Any]:
@@ -162,6 +163,7 @@ class IngestBatch:
             start=start,
             end=end,
             full=_flag(data, "full"),
+            audit=_flag(data, "audit"),
         )
 
 

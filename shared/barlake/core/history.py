@@ -150,14 +150,17 @@ def diff_history(
     with np.errstate(divide="ignore", invalid="ignore"):
         q = np.array([s[c] / f[c] for c in _PRICES])  # 4 × n price ratios
     ratio = np.median(q, axis=0) if common.size else np.empty(0)
-    uniform = np.all(_close(q, ratio[None, :], rel_tol * 4), axis=0) if common.size else ratio
+    if common.size:
+        uniform = np.all(_close(q, ratio[None, :], rel_tol * 4), axis=0)
+    else:
+        uniform = np.zeros(0, dtype=bool)
     scaled_mask = ~equal & uniform
     revised_mask = ~equal & ~uniform
     r = np.where(scaled_mask, ratio, 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         adj = s["adj_close"] / (f["adj_close"] * r)
     dividend_mask = ~revised_mask & ~_close(adj, np.ones_like(adj), rel_tol * 4)
-    expected_volume = s["volume"] / r
+    expected_volume = s["volume"] * r
     allowed = np.where(r != 1.0, np.maximum(SPLIT_VOLUME_REL_TOL * expected_volume, 1.0), 0.0)
     volume_mask = ~revised_mask & (np.abs(f["volume"] - expected_volume) > allowed)
 
@@ -190,12 +193,14 @@ def diff_history(
 def suspect_reason(diff: HistoryDiff, confirmed_start: date | None = None) -> str | None:
     """Why this answer must not be applied, or None. `confirmed_start` is the first day an
     earlier suspect answer started at: the same later start seen twice is a genuine purge."""
-    if diff.purged and diff.answer_first is not None:
-        if confirmed_start is None or (confirmed_start - _EPOCH).days != diff.answer_first:
-            return (
-                f"the answer starts at {_iso(diff.answer_first)}, after the stored history "
-                f"({len(diff.purged)} stored sessions before it)"
-            )
+    confirmed = confirmed_start is not None and (
+        (confirmed_start - _EPOCH).days == diff.answer_first
+    )
+    if diff.purged and diff.answer_first is not None and not confirmed:
+        return (
+            f"the answer starts at {_iso(diff.answer_first)}, after the stored history "
+            f"({len(diff.purged)} stored sessions before it)"
+        )
     limit = max(SUSPECT_MISSING_MIN, SUSPECT_MISSING_FRACTION * diff.stored_in_span)
     if len(diff.missing) > limit:
         return (

@@ -17,6 +17,8 @@ Pure functions over BAR_SCHEMA tables sorted by date.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -80,3 +82,62 @@ def outlier_evidence(bars: pa.Table, mask: np.ndarray) -> dict[int, dict[str, An
             "factor": float(factor),
         }
     return out
+
+
+def _days(table: pa.Table) -> np.ndarray:
+    return table.column("date").cast(pa.int32()).to_numpy(zero_copy_only=False)
+
+
+@dataclass(frozen=True)
+class Screened:
+    """Fetched rows screened against the stored history (see `screen`)."""
+
+    good: pa.Table  # the fetched rows that are not outliers
+    outliers: list[dict[str, Any]]  # refused fetched rows: the row, reason "outlier", evidence
+    stored_outliers: list[dict[str, Any]]  # stored rows found implausible: removed the same way
+
+    @property
+    def stored_outlier_days(self) -> set[date]:
+        return {r["date"] for r in self.stored_outliers}
+
+
+def _flagged(table: pa.Table, mask: np.ndarray) -> list[dict[str, Any]]:
+    evidence = outlier_evidence(table, mask)
+    rows = table.to_pylist()
+    return [{**rows[i], "reason": "outlier", "evidence": ev} for i, ev in evidence.items()]
+
+
+def screen(stored: pa.Table, fetched: pa.Table, actions: pa.Table | None = None) -> Screened:
+    """Judge fetched rows in the context of the stored history, and the stored rows in the
+    context of what arrived after them.
+
+    - A stored row is an outlier when it is one among its stored neighbours and the fetched
+      rows after the stored tail (the last stored row becomes judgeable once its successor
+      arrives).
+    - A fetched row is an outlier when it is one in the merged history (fetched rows win, the
+      stored outliers left out). Its stored copy, if good, then stays: an outlier never
+      overwrites a good stored bar.
+    """
+    from barlake.core.merge import merge_bars
+
+    s_days = _days(stored)
+    f_days = _days(fetched)
+    stored_out: list[dict[str, Any]] = []
+    if stored.num_rows:
+        tail = fetched.filter(pa.array(f_days > s_days[-1])) if fetched.num_rows else fetched
+        context = pa.concat_tables([stored, tail.cast(stored.schema)])
+        mask = outlier_mask(context, actions)[: stored.num_rows]
+        if mask.any():
+            stored_out = _flagged(context, np.concatenate([mask, np.zeros(tail.num_rows, bool)]))
+            stored = stored.filter(pa.array(~mask))
+    if fetched.num_rows == 0:
+        return Screened(fetched, [], stored_out)
+    merged = merge_bars(stored, fetched)
+    mask = outlier_mask(merged, actions)
+    if not mask.any():
+        return Screened(fetched, [], stored_out)
+    bad_days = _days(merged)[mask]
+    from_fetched = np.isin(_days(merged), f_days) & mask
+    outliers = _flagged(merged, from_fetched)
+    good = fetched.filter(pa.array(~np.isin(f_days, bad_days)))
+    return Screened(good, outliers, stored_out)

@@ -62,6 +62,7 @@ class DispatchService:
                     date.fromisoformat(start) if start else None,
                     date.fromisoformat(end) if end else None,
                     bool(params.get("full")),
+                    audit=run.kind == "audit",
                 ).to_json(),
                 {"run_id": run_id, "batch_id": batch_id},
             )
@@ -93,7 +94,7 @@ class DispatchService:
                 "universe": universe,
                 "start": request.start.isoformat() if request.start else None,
                 "end": request.end.isoformat() if request.end else None,
-                "full": request.full,
+                "full": request.full or request.kind == "audit",
             },
             batch_symbols=tuple(tuple(c) for c in chunks),
         )

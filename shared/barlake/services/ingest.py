@@ -22,14 +22,23 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from barlake.core.calendar import calendar_for
 from barlake.core.codec import decode_daily, encode_daily
+from barlake.core.history import (
+    HistoryDiff,
+    Reconciled,
+    diff_history,
+    inferred_splits,
+    reconcile,
+    suspect_reason,
+)
 from barlake.core.layout import daily_name
 from barlake.core.merge import (
     Restatement,
@@ -37,12 +46,13 @@ from barlake.core.merge import (
     classify_overlap,
     merge_actions,
     merge_bars,
-    replace_history,
 )
+from barlake.core.plausibility import Screened, screen
 from barlake.core.schema import SCHEMA_VERSION, empty_actions, empty_bars
 from barlake.core.validate import Validated, validate
 from barlake.messages import IngestBatch
 from barlake.ports import (
+    AuditRecord,
     BatchRecord,
     ErrorKind,
     FetchResult,
@@ -115,6 +125,7 @@ class IngestService:
         previous = self.state.get_batch(batch.run_id, batch.batch_id)
         done = {o.symbol for o in previous.outcomes if not o.retryable} if previous else set()
         todo = [s for s in batch.symbols if s not in done]  # a redelivery redoes only failures
+        audits = self.state.get_audits(todo) if todo else {}
         for symbol in todo:
             with self._guard(symbol, outcomes, "reading the stored object"):
                 stored[symbol] = self.load(symbol)
@@ -127,16 +138,22 @@ class IngestService:
         refetch: dict[str, tuple[date | None, date | None]] = {}
         for symbol, result in fetched.items():
             with self._guard(symbol, outcomes, "validating"):
-                plan = plans[symbol] = self._plan(symbol, stored[symbol], result, now)
-                if plan.restatement is not None and plan.restatement.needs_full_refetch:
+                plan = plans[symbol] = self._plan(
+                    symbol, stored[symbol], result, now, audits.get(symbol)
+                )
+                if needs_full_history(plan, batch.audit):
                     window = (self._history_start(stored[symbol], batch), None)
-                    if window == windows[symbol]:  # the first fetch was already the full history
+                    if batch.audit or window == windows[symbol]:  # already the full history
                         plan.attach_full_history(result, plan.checked)
                     else:
                         refetch[symbol] = window
         for symbol, full in self._fetch_windows(refetch).items():
             with self._guard(symbol, outcomes, "validating the full history"):
                 plans[symbol].attach_full_history(full, self._validate(symbol, full, now))
+        for symbol, plan in plans.items():
+            if symbol not in outcomes and plan.full_checked is not None:
+                with self._guard(symbol, outcomes, "comparing the full history"):
+                    plan.judge_full_history(now, batch.run_id)
 
         for symbol, plan in plans.items():
             if symbol in outcomes:
@@ -239,13 +256,30 @@ class IngestService:
         return validate(result.bars, calendar=calendar_for(symbol), today=today, as_of=result.as_of)
 
     def _plan(
-        self, symbol: str, stored: Stored | None, result: FetchResult, now: datetime
+        self,
+        symbol: str,
+        stored: Stored | None,
+        result: FetchResult,
+        now: datetime,
+        audit: AuditRecord | None = None,
     ) -> _Plan:
+        """Validate, screen for outliers against the stored history (core/plausibility.py),
+        then compare the overlap: an outlier can neither pass as a restatement nor hide one."""
         checked = self._validate(symbol, result, now)
-        restatement = None
-        if checked is not None and stored is not None and stored.bars.num_rows:
-            restatement = classify_overlap(stored.bars, checked.good)
-        return _Plan(result, checked, restatement)
+        plan = _Plan(result, checked, None, stored=stored, audit=audit)
+        if checked is None:
+            return plan
+        base = stored.bars if stored is not None else empty_bars()
+        actions = merge_actions(
+            stored.actions if stored is not None else empty_actions(),
+            result.actions or empty_actions(),
+        )
+        plan.screened = screen(base, checked.good, actions)
+        if base.num_rows:
+            plan.restatement = classify_overlap(
+                plan.without_stored_outliers(base), plan.screened.good
+            )
+        return plan
 
     # ------------------------------------------------------------------ the write
     def _commit(
@@ -255,6 +289,15 @@ class IngestService:
         if error is not None:
             return SymbolOutcome(symbol, "failed", error_kind=error.kind.value, error=error.message)
         assert plan.checked is not None
+        if plan.suspect is not None:
+            # Nothing applied: the evidence is recorded and the symbol retried (history.py).
+            self.state.put_audit(plan.audit_record(symbol, now, run_id))
+            return SymbolOutcome(
+                symbol,
+                "failed",
+                error_kind=ErrorKind.TRANSIENT.value,
+                error=f"suspect answer, nothing applied: {plan.suspect['reason']}",
+            )
         quarantined = plan.quarantined_rows()
         if quarantined:
             self.state.add_quarantine(
@@ -263,7 +306,11 @@ class IngestService:
                     for r in quarantined
                 ]
             )
-        restatement = plan.restatement
+        if plan.full_screened is not None:  # compare now, so the record names every kind
+            plan.apply(
+                base.bars if base else empty_bars(), base.actions if base else empty_actions()
+            )
+        restatement = plan.effective_restatement()
         if restatement is not None:
             # Recorded before the write: if we die after writing, the redelivery finds the
             # object already healed and would otherwise never say why it changed.
@@ -286,6 +333,8 @@ class IngestService:
             base_bars = base.bars if base else empty_bars()
             base_actions = base.actions if base else empty_actions()
             bars, actions = plan.apply(base_bars, base_actions)
+            if plan.full_checked is not None or (plan.audit and plan.audit.pending):
+                self.state.put_audit(plan.audit_record(symbol, now, run_id))
             if base is not None and bars_equal(bars, base_bars) and actions.equals(base_actions):
                 return SymbolOutcome(
                     symbol,
@@ -347,6 +396,21 @@ def combine_outcomes(previous: BatchRecord | None, new: BatchRecord) -> BatchRec
     return BatchRecord(new.run_id, new.batch_id, new.finished_at, tuple(merged.values()))
 
 
+def needs_full_history(plan: _Plan, audit_mode: bool) -> bool:
+    """The full history is fetched after a restatement reaching beyond the overlap, in an
+    audit, and while an earlier answer waits for confirmation (a pending revision or a
+    suspect answer): those can only be confirmed by a later full answer."""
+    if plan.checked is None:
+        return False
+    if audit_mode:
+        return True
+    if plan.restatement is not None and plan.restatement.needs_full_refetch:
+        return True
+    record = plan.audit
+    has_history = plan.stored is not None and plan.stored.bars.num_rows > 0
+    return has_history and record is not None and bool(record.pending or record.suspect)
+
+
 @dataclass
 class _Plan:
     """What the fetched rows will do to whatever is stored when the write happens."""
@@ -356,54 +420,196 @@ class _Plan:
     restatement: Restatement | None
     full: FetchResult | None = None
     full_checked: Validated | None = None
+    stored: Stored | None = None
+    audit: AuditRecord | None = None
+    screened: Screened | None = None
+    full_screened: Screened | None = None
+    diff: HistoryDiff | None = None
+    suspect: dict[str, Any] | None = None
+    reconciled: Reconciled | None = None
+    purge_confirmed: bool = False
 
     def attach_full_history(self, full: FetchResult, checked: Validated | None) -> None:
         self.full, self.full_checked = full, checked
+
+    # -------------------------------------------------------------- plausibility
+    def without_stored_outliers(self, bars: pa.Table) -> pa.Table:
+        days = self.screened.stored_outlier_days if self.screened is not None else set()
+        if not days or bars.num_rows == 0:
+            return bars
+        keep = [d not in days for d in bars.column("date").to_pylist()]
+        return bars.filter(pa.array(keep, pa.bool_()))
+
+    def _span(self) -> tuple[date, date] | None:
+        assert self.full is not None
+        if self.full.bars is None or self.full.bars.num_rows == 0:
+            return None
+        dates = self.full.bars.column("date")
+        return (pc.min(dates).as_py(), pc.max(dates).as_py())
+
+    def judge_full_history(self, now: datetime, run_id: str) -> None:
+        """Screen the full answer in its own context, compare it with the stored history and
+        decide whether it may be applied at all (core/history.suspect_reason)."""
+        if self.full_checked is None or self.full is None or self._span() is None:
+            return
+        actions = self.full.actions or empty_actions()
+        self.full_screened = screen(empty_bars(), self.full_checked.good, actions)
+        if self.stored is None or self.stored.bars.num_rows == 0:
+            return
+        if self.full_screened.good.num_rows == 0:
+            return  # nothing valid at all: a no_data failure (see `error`), nothing applied
+        stored = self.without_stored_outliers(self.stored.bars)
+        diff = diff_history(stored, self.full_screened.good, self._span())
+        record = self.audit
+        confirmed: date | None = None
+        if record is not None and record.purged_before is not None:
+            confirmed = record.purged_before
+        if record is not None and record.suspect and diff.answer_first is not None:
+            # The same later start, seen again by another run (a redelivery of this batch
+            # hits the same throttled answer and is not a confirmation): a genuine purge.
+            same = record.suspect.get("answer_first") == _iso_day(diff.answer_first)
+            if same and record.suspect.get("run_id") != run_id:
+                confirmed = date.fromisoformat(str(record.suspect["answer_first"]))
+        reason = suspect_reason(diff, confirmed)
+        if reason is None:
+            self.purge_confirmed = bool(diff.purged)
+            return
+        answer_first = _iso_day(diff.answer_first) if diff.answer_first is not None else None
+        first_seen_at = now
+        if (
+            record is not None
+            and record.suspect
+            and record.suspect.get("answer_first") == answer_first
+        ):
+            first_seen_at = datetime.fromisoformat(str(record.suspect["first_seen"]))
+        self.suspect = {
+            "reason": reason,
+            "at": now.isoformat(),
+            "first_seen": first_seen_at.isoformat(),
+            "answer_first": answer_first,
+            "answer_rows": self.full.bars.num_rows if self.full.bars is not None else 0,
+            "stored_rows": self.stored.bars.num_rows,
+            "missing": len(diff.missing),
+            "purged": len(diff.purged),
+        }
+
+    def audit_record(self, symbol: str, now: datetime, run_id: str) -> AuditRecord:
+        """The symbol's audit record after this plan (suspect, or compared and applied)."""
+        old = self.audit or AuditRecord(symbol)
+        if self.suspect is not None:
+            return replace(old, suspect={**self.suspect, "run_id": run_id})
+        if self.reconciled is None or self.diff is None:
+            return old
+        purged_before = old.purged_before
+        if self.diff.purged and self.diff.answer_first is not None:
+            purged_before = date.fromisoformat(_iso_day(self.diff.answer_first))
+        return AuditRecord(
+            symbol,
+            verified_at=now,
+            differences={
+                "kinds": list(self.diff.kinds()),
+                "evidence": self.diff.evidence(),
+                "kept_days": len(self.reconciled.kept),
+                "confirmed_revisions": [_iso_day(d) for d in self.reconciled.confirmed],
+                "run_id": run_id,
+            },
+            pending=self.reconciled.pending,
+            suspect=None,
+            purged_before=purged_before,
+        )
 
     @property
     def error(self) -> ProviderError | None:
         if self.result.error is not None:
             return self.result.error
-        if self.restatement is not None and self.restatement.needs_full_refetch:
+        if self.full_checked is not None or self.needs_full:
             if self.full is None:
                 return ProviderError(
                     ErrorKind.TRANSIENT, "restatement found; full history not fetched"
                 )
             if self.full.error is not None:
+                kinds = "+".join(self.restatement.kinds) if self.restatement else "check"
                 return ProviderError(
                     self.full.error.kind,
-                    f"restatement {'+'.join(self.restatement.kinds)} found; "
-                    f"full history refetch failed: {self.full.error.message}",
+                    f"restatement {kinds} found; full history refetch failed: "
+                    f"{self.full.error.message}",
                 )
-            if self.full_checked is None or self.full_checked.good.num_rows == 0:
+            good = self.full_screened.good if self.full_screened else None
+            if self.full_checked is None or good is None or good.num_rows == 0:
+                kinds = "+".join(self.restatement.kinds) if self.restatement else "check"
                 return ProviderError(
                     ErrorKind.NO_DATA,
-                    f"restatement {'+'.join(self.restatement.kinds)} found; "
-                    "the full history refetched has no valid rows",
+                    f"restatement {kinds} found; the full history refetched has no valid rows",
                 )
         return None
 
+    @property
+    def needs_full(self) -> bool:
+        return self.restatement is not None and self.restatement.needs_full_refetch
+
+    def effective_restatement(self) -> Restatement | None:
+        """What the run records: the full comparison's kinds when one was made, else the
+        overlap's classification."""
+        if self.diff is not None:
+            kinds = self.diff.kinds()
+            if not kinds:
+                return None
+            evidence = {**(self.restatement.evidence if self.restatement else {})}
+            evidence.update(self.diff.evidence())
+            if self.reconciled is not None and self.reconciled.pending:
+                evidence["pending_revisions"] = sorted(self.reconciled.pending)[:20]
+            return Restatement(kinds=kinds, evidence=evidence)
+        return self.restatement
+
     def quarantined_rows(self) -> list[dict[str, Any]]:
         """Rows refused by this run, once each (the incremental fetch and the full refetch
-        after a restatement can both see the same bad row)."""
+        after a restatement can both see the same bad row); outliers carry their evidence."""
         tables = [v.quarantined for v in (self.checked, self.full_checked) if v is not None]
         # Keyed by the row's JSON: NaN compares unequal to itself, its JSON text does not.
         unique = {_row_key(row): row for t in tables for row in t.to_pylist()}
+        for screened in (self.screened, self.full_screened):
+            if screened is None:
+                continue
+            for row in [*screened.outliers, *screened.stored_outliers]:
+                bare = {k: v for k, v in row.items() if k != "evidence"}
+                unique.setdefault(_row_key(bare), row)
         return list(unique.values())
 
     def apply(self, bars: pa.Table, actions: pa.Table) -> tuple[pa.Table, pa.Table]:
-        if self.full_checked is not None and self.full is not None:
-            assert self.full.bars is not None and self.full.bars.num_rows
-            through = max(self.full.bars.column("date").to_pylist())  # valid or not
-            new_bars = replace_history(bars, self.full_checked.good, through)
-            later = [a for a in actions.to_pylist() if a["date"] > through]
-            base_actions = pa.Table.from_pylist(later, schema=actions.schema)
-            return new_bars, merge_actions(base_actions, self.full.actions or empty_actions())
+        bars = self.without_stored_outliers(bars)
+        if self.full_checked is not None and self.full is not None and self.full_screened:
+            span = self._span()
+            assert span is not None
+            good = self.full_screened.good
+            diff = diff_history(bars, good, span)
+            pending = self.audit.pending if self.audit is not None else None
+            rec = reconcile(bars, good, diff, pending)
+            self.diff, self.reconciled = diff, rec
+            first, through = span
+            outside = [a for a in actions.to_pylist() if a["date"] > through or a["date"] < first]
+            provider = self.full.actions or empty_actions()
+            p_splits = [a["date"] for a in provider.to_pylist() if a["kind"] == "split"]
+            kept_splits = [  # splits the lake knows (inferred earlier) that the provider lacks
+                a
+                for a in actions.to_pylist()
+                if first <= a["date"] <= through
+                and a["kind"] == "split"
+                and all(abs((a["date"] - d).days) > 7 for d in p_splits)
+            ]
+            base_actions = pa.Table.from_pylist(outside + kept_splits, schema=actions.schema)
+            new_actions = merge_actions(base_actions, provider)
+            inferred = inferred_splits(diff, good, new_actions)
+            return rec.bars, merge_actions(new_actions, inferred)
         assert self.checked is not None
+        good = self.screened.good if self.screened is not None else self.checked.good
         return (
-            merge_bars(bars, self.checked.good),
+            merge_bars(bars, good),
             merge_actions(actions, self.result.actions or empty_actions()),
         )
+
+
+def _iso_day(day: int) -> str:
+    return (date(1970, 1, 1) + timedelta(days=int(day))).isoformat()
 
 
 def _row_key(row: dict[str, Any]) -> str:
