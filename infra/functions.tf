@@ -37,8 +37,9 @@ locals {
       max         = var.ingest_max_instances
       concurrency = 1
       trigger     = "pubsub"
-      env         = merge(local.env_common, local.env_events, local.env_ingest, local.env_cache)
-      secrets     = local.secrets_cache
+      # env_dispatch too: the audit tick (scheduler.tf) makes ingest dispatch the day's slice.
+      env     = merge(local.env_common, local.env_events, local.env_dispatch, local.env_ingest, local.env_cache)
+      secrets = local.secrets_cache
     }
     weekly = {
       description = "Daily object finalized in the raw bucket -> weekly and monthly bars in the derived bucket."
@@ -103,9 +104,10 @@ locals {
     BARLAKE_INGEST_BATCHES_TOPIC = google_pubsub_topic.ingest_batches.name
   }
   env_ingest = {
-    BARLAKE_PROVIDER         = "yahoo"
-    BARLAKE_OVERLAP_SESSIONS = tostring(var.overlap_sessions)
-    BARLAKE_DEFAULT_START    = var.default_start
+    BARLAKE_PROVIDER          = "yahoo"
+    BARLAKE_OVERLAP_SESSIONS  = tostring(var.overlap_sessions)
+    BARLAKE_DEFAULT_START     = var.default_start
+    BARLAKE_AUDIT_PERIOD_DAYS = tostring(var.audit_period_days)
   }
   env_api = {
     BARLAKE_CACHE_MEMORY_MB = tostring(var.cache_memory_mb)

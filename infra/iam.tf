@@ -53,6 +53,14 @@ resource "google_pubsub_topic_iam_member" "dispatch_publish_batches" {
 
 # ---------------------------------------------------------------- ingest
 
+# The audit tick (scheduler.tf) is handled by ingest, which dispatches the day's slice of the
+# universe as an audit run: one message per batch on ingest-batches.
+resource "google_pubsub_topic_iam_member" "ingest_publish_audit_batches" {
+  topic  = google_pubsub_topic.ingest_batches.name
+  role   = "roles/pubsub.publisher"
+  member = "serviceAccount:${google_service_account.fn["ingest"].email}"
+}
+
 resource "google_storage_bucket_iam_member" "ingest_raw" {
   bucket = google_storage_bucket.raw.name
   role   = google_project_iam_custom_role.object_writer.id

@@ -25,3 +25,30 @@ resource "google_cloud_scheduler_job" "ingest" {
 
   depends_on = [google_project_service.api]
 }
+
+# The deep audit (shared/barlake/services/audit.py): once a day an AuditTick (version 1, kind
+# "audit") on ingest-batches; the ingest function dispatches the symbols verified longest ago
+# (ceil(n / BARLAKE_AUDIT_PERIOD_DAYS) of them) as that day's audit run, so every symbol's whole
+# history is compared bar for bar with the provider at least every audit_period_days days.
+resource "google_cloud_scheduler_job" "audit" {
+  name        = "barlake-audit"
+  region      = var.region
+  description = "Daily barlake deep audit: a rolling slice of the universe, fully re-verified."
+  schedule    = var.audit_schedule
+  time_zone   = "Etc/UTC"
+  paused      = var.audit_paused
+
+  pubsub_target {
+    topic_name = google_pubsub_topic.ingest_batches.id
+    data       = base64encode(jsonencode({ version = 1, kind = "audit" }))
+    attributes = { origin = "cloud-scheduler" }
+  }
+
+  retry_config {
+    retry_count          = 3
+    min_backoff_duration = "60s"
+    max_backoff_duration = "600s"
+  }
+
+  depends_on = [google_project_service.api]
+}

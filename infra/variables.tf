@@ -185,6 +185,32 @@ variable "schedules" {
   }
 }
 
+variable "audit_period_days" {
+  description = "The deep audit verifies every symbol's whole history at least this often, in days (BARLAKE_AUDIT_PERIOD_DAYS)."
+  type        = number
+  default     = 7
+  validation {
+    condition     = var.audit_period_days >= 1 && var.audit_period_days <= 366 && floor(var.audit_period_days) == var.audit_period_days
+    error_message = "audit_period_days must be a whole number from 1 to 366."
+  }
+}
+
+variable "audit_schedule" {
+  description = "Cron (UTC) of the daily deep-audit tick; away from the daily ingest so the two do not share Yahoo's rate limit."
+  type        = string
+  default     = "0 9 * * *"
+  validation {
+    condition     = length(split(" ", trimspace(var.audit_schedule))) == 5
+    error_message = "audit_schedule must be a five-field cron expression."
+  }
+}
+
+variable "audit_paused" {
+  description = "Pause the deep-audit scheduler job."
+  type        = bool
+  default     = false
+}
+
 variable "api_public" {
   description = "Open the API to everyone (allUsers may invoke it). Off by default: only api_invokers may call it."
   type        = bool

@@ -116,6 +116,9 @@ def chain(tmp: Path) -> dict[str, list[dict[str, Any]]]:
         for event in finalized:  # what the raw bucket's finalize trigger delivers
             run("weekly", event, clock, rec)
             run("profile", event, clock, rec)
+    # The scheduled audit tick: ingest dispatches the day's slice (AAPL) as an audit run.
+    for batch in run("ingest", {"version": 1, "kind": "audit"}, day2, rec2)["published"]:
+        run("ingest", batch, day2, rec2)
     run("api", {"symbol": "AAPL", "run_id": "probe-2"}, day2, rec2)
     return reports
 

@@ -31,8 +31,10 @@ from barlake.messages import (
     INGEST_BATCHES,
     INGEST_REQUESTS,
     RAW_OBJECT_FINALIZED,
+    AuditTick,
     BadMessage,
     IngestRequest,
+    is_audit_tick,
 )
 from barlake.stack import subscriptions
 
@@ -226,25 +228,35 @@ def check_topics(hcl: HCL) -> list[str]:
         problems.append("push subscriptions need a retry policy with backoff")
     if "fn[each.key]" not in json.dumps(push.get("push_config", "")):
         problems.append("push subscriptions must push to the function of the same name")
-    for job in infra.resources(hcl, "google_cloud_scheduler_job").values():
+    for name, job in infra.resources(hcl, "google_cloud_scheduler_job").items():
         target = job["pubsub_target"][0]
         topic = target["topic_name"]
-        if topic != f"${{google_pubsub_topic.{by_topic.get(INGEST_REQUESTS)}.id}}":
-            problems.append(f"scheduler publishes to {topic}, not {INGEST_REQUESTS}")
-        problems += _check_payload(target["data"])
+        # The audit tick goes to ingest-batches (handled by ingest); run requests to dispatch.
+        wanted = INGEST_BATCHES if name == "audit" else INGEST_REQUESTS
+        if topic != f"${{google_pubsub_topic.{by_topic.get(wanted)}.id}}":
+            problems.append(f"scheduler {name} publishes to {topic}, not {wanted}")
+        problems += _check_payload(target["data"], audit=name == "audit")
     return problems
 
 
-def _check_payload(data: str) -> list[str]:
-    """The scheduler's message body must be an IngestRequest the dispatch accepts."""
+def _check_payload(data: str, audit: bool = False) -> list[str]:
+    """The scheduler's message body must be an IngestRequest the dispatch accepts (or, for
+    the audit job, an AuditTick the ingest accepts)."""
     m = re.fullmatch(r"\$\{base64encode\(jsonencode\((\{.*\})\)\)\}", data, re.S)
     if not m:
         return [f"scheduler data is not base64encode(jsonencode({{…}})): {data}"]
     body = m[1].replace("each.value.universe", '"sample-universe"')
     options = SerializationOptions(strip_string_quotes=True, explicit_blocks=False)
     payload = hcl2.loads(f"payload = {body}\n", serialization_options=options)["payload"]
+    message = json.loads(base64.b64decode(_b64(payload)))
+    if audit:
+        try:
+            AuditTick.from_json(message)
+        except BadMessage as exc:
+            return [f"audit scheduler payload is refused by ingest: {exc}"]
+        return [] if is_audit_tick(message) else ["audit scheduler sends no audit tick"]
     try:
-        request = IngestRequest.from_json(json.loads(base64.b64decode(_b64(payload))))
+        request = IngestRequest.from_json(message)
     except BadMessage as exc:
         return [f"scheduler payload is refused by dispatch: {exc}"]
     return [] if request.kind == "scheduled" else [f"scheduler sends kind {request.kind!r}"]
@@ -478,6 +490,7 @@ def test_bigquery_tables_follow_the_object_layout(hcl):
 def test_every_role_granted_is_used_and_every_operation_granted(hcl, ops):
     # The recorded operations themselves: each function did its job on the expected resources.
     assert ("topic:" + INGEST_BATCHES, "publish") in ops["dispatch"]
+    assert ("topic:" + INGEST_BATCHES, "publish") in ops["ingest"]  # the audit tick's slice
     assert {("raw", "create"), ("raw", "overwrite")} <= ops["ingest"]
     assert ("derived", "overwrite") in ops["weekly"]
     assert all(not r.startswith("topic:") for r, _ in ops["api"])

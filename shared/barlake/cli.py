@@ -302,6 +302,71 @@ def backfill(
 
 
 @app.command()
+def audit(
+    symbols: Annotated[list[str] | None, typer.Argument(help="Symbols to verify.")] = None,
+    all_: Annotated[
+        bool, typer.Option("--all", help="Every symbol of the registry (all universes).")
+    ] = False,
+    universe: Annotated[
+        str | None, typer.Option(help="File with one symbol per line (# comments).")
+    ] = None,
+    source: Annotated[str | None, typer.Option(help="yahoo (default) or replay:DIR")] = None,
+    lake: LakeOption = None,
+) -> None:
+    """Deep audit: refetch whole histories, compare bar for bar and heal (docs/data-quality.md).
+
+    Each difference is classified (split, dividend, close/volume revision, restored session,
+    missing, provider purge); unexplained revisions wait for a confirming later fetch.
+    """
+    from barlake.services.audit import audit_request
+
+    wanted = parse_symbols([*(symbols or []), *(read_universe(universe) if universe else [])])
+    s = settings(lake, provider=source)
+    app_ = open_lake(s, existing=not wanted)
+    if all_:
+        wanted = sorted({*wanted, *(r.symbol for r in app_.state.list_symbols(None))})
+    if not wanted:
+        fail("give symbols (barlake audit AAPL MSFT), --universe FILE or --all")
+    request = audit_request(wanted, f"audit-{uuid.uuid4().hex[:12]}")
+    status = execute(app_, request, len(wanted))
+    render_run(status)
+    records = app_.state.get_audits(wanted)
+    table = Table(title="history audit", title_justify="left")
+    for col in ("symbol", "verified at", "differences", "pending", "suspect answer"):
+        table.add_column(col)
+    for symbol in wanted:
+        r = records.get(symbol)
+        if r is None:
+            table.add_row(symbol, "never", "", "", "")
+            continue
+        table.add_row(
+            symbol,
+            r.verified_at.isoformat(timespec="seconds") if r.verified_at else "never",
+            describe_differences(r.differences),
+            ", ".join(sorted(r.pending)[:3]) + (" …" if len(r.pending) > 3 else ""),
+            str((r.suspect or {}).get("reason", "")),
+        )
+    out.print(table)
+    failed = any(o.status == "failed" for o in status.outcomes()) or not status.complete
+    raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+def describe_differences(differences: Mapping[str, Any]) -> str:
+    """'split 2 days (10:1), close_revision 1 day (2019-03-04)' from an audit's differences."""
+    evidence = differences.get("evidence") or {}
+    parts = []
+    for kind in differences.get("kinds") or []:
+        if kind == "split":
+            ratios = ", ".join(evidence.get("split_ratios") or [])
+            parts.append(f"split {evidence.get('split_days')} days ({ratios})")
+            continue
+        dates = evidence.get(f"{kind}_dates") or []
+        first = f" ({', '.join(dates[:2])}{' …' if len(dates) > 2 else ''})" if dates else ""
+        parts.append(f"{kind} {evidence.get(f'{kind}_days')} days{first}")
+    return ", ".join(parts) or "none"
+
+
+@app.command()
 def demo(lake: LakeOption = None) -> None:
     """Run the whole pipeline offline on bundled real Yahoo recordings; restatements healed."""
     from barlake.demo import DEMO_SYMBOLS, run_demo
@@ -368,6 +433,12 @@ def status(
         f"lake: {inv['symbols']} symbols · {inv['rows']:,} daily bars · {inv['bytes']:,} bytes · "
         f"stale {inv['stale']} · with gaps {inv['with_gaps']} · "
         f"quarantined rows {inv['quarantined']}"
+    )
+    out.print(
+        f"history audit: never verified {inv.get('never_verified', 0)} · oldest verified "
+        f"{inv.get('oldest_verified_at') or '-'} ({inv.get('oldest_verified_symbol') or '-'}) · "
+        f"pending revisions {len(inv.get('symbols_with_pending_revisions') or [])} · "
+        f"unadjusted splits {len(inv.get('symbols_with_unadjusted_splits') or [])}"
     )
 
 

@@ -58,7 +58,8 @@ class Event:
 HANDLERS: dict[str, Callable[[App, Mapping[str, Any], Event], str | None]] = {
     # a scheduled run is named after the publish day, which every redelivery shares
     "dispatch": lambda app, data, event: handlers.dispatch(app, data, event.time),
-    "ingest": lambda app, data, event: handlers.ingest(app, data),
+    # the audit tick, like a scheduled request, is named after its publish day
+    "ingest": lambda app, data, event: handlers.ingest(app, data, event.time),
     "weekly": lambda app, data, event: handlers.weekly(app, data),
     "profile": lambda app, data, event: handlers.profile(app, data),
 }

@@ -78,12 +78,21 @@ class Settings:
         "BARLAKE_PROVIDER", "yahoo", "Bar source: yahoo or replay:DIR.", ("ingest",)
     )
     batch_size: str = _env(
-        "BARLAKE_BATCH_SIZE", "50", "Symbols per ingest batch (one message each).", ("dispatch",)
+        "BARLAKE_BATCH_SIZE",
+        "50",
+        "Symbols per ingest batch (one message each).",
+        ("dispatch", "ingest"),
     )
     overlap_sessions: str = _env(
         "BARLAKE_OVERLAP_SESSIONS",
         "5",
         "Stored sessions re-fetched to detect restatements.",
+        ("ingest",),
+    )
+    audit_period_days: str = _env(
+        "BARLAKE_AUDIT_PERIOD_DAYS",
+        "7",
+        "The deep audit verifies every symbol's whole history at least this often (days).",
         ("ingest",),
     )
     default_start: str = _env(
@@ -96,7 +105,10 @@ class Settings:
         "BARLAKE_INGEST_REQUESTS_TOPIC", INGEST_REQUESTS, "Topic of run requests.", _LOCAL
     )
     ingest_batches_topic: str = _env(
-        "BARLAKE_INGEST_BATCHES_TOPIC", INGEST_BATCHES, "Topic of ingest batches.", ("dispatch",)
+        "BARLAKE_INGEST_BATCHES_TOPIC",
+        INGEST_BATCHES,
+        "Topic of ingest batches (and of the audit tick).",
+        ("dispatch", "ingest"),
     )
     dead_letter_topic: str = _env(
         "BARLAKE_DEAD_LETTER_TOPIC", DEAD_LETTER, "Topic of undeliverable messages.", _LOCAL
@@ -168,6 +180,7 @@ class Settings:
         for name, most in (
             ("batch_size", 1000),
             ("overlap_sessions", 250),
+            ("audit_period_days", 366),
             ("max_event_age_seconds", 7 * 86400),
             ("cache_budget_ms", 10_000),
         ):
@@ -295,6 +308,9 @@ class App:
             int(s.overlap_sessions),
             date.fromisoformat(s.default_start) if s.default_start else None,
         )
+        from barlake.services.audit import AuditService
+
+        self.audit = AuditService(self.state, self.dispatch, self.clock, int(s.audit_period_days))
         self.weekly = WeeklyService(self.raw, self.derived)
         self.profile = ProfileService(self.raw, self.derived, self.state, self.clock)
         self.read = ReadService(self.raw, self.derived, self.state)

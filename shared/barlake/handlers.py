@@ -13,7 +13,14 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from barlake.messages import BadMessage, IngestBatch, IngestRequest, ObjectFinalized
+from barlake.messages import (
+    AuditTick,
+    BadMessage,
+    IngestBatch,
+    IngestRequest,
+    ObjectFinalized,
+    is_audit_tick,
+)
 from barlake.ports import TransientError
 from barlake.services.derived import CorruptObjectError
 from barlake.services.dispatch import EmptyUniverseError
@@ -35,7 +42,9 @@ def dispatch(app: App, data: Mapping[str, Any], published: datetime | None = Non
     return run.run_id
 
 
-def ingest(app: App, data: Mapping[str, Any]) -> str | None:
+def ingest(app: App, data: Mapping[str, Any], published: datetime | None = None) -> str | None:
+    if is_audit_tick(data):
+        return audit(app, data, published)
     try:
         batch = IngestBatch.from_json(data)
     except BadMessage as exc:
@@ -66,6 +75,16 @@ def ingest(app: App, data: Mapping[str, Any]) -> str | None:
         # policy gives up and dead-letters it; the run stays incomplete meanwhile.
         raise TransientError(f"batch {batch.batch_id}: retryable failures for {', '.join(retry)}")
     return batch.batch_id
+
+
+def audit(app: App, data: Mapping[str, Any], published: datetime | None = None) -> str | None:
+    """The scheduled audit tick: dispatch today's slice as an audit run (services/audit.py)."""
+    try:
+        run = app.audit.tick(AuditTick.from_json(data), published)
+    except (BadMessage, EmptyUniverseError) as exc:
+        log.error("audit: dropping tick: %s", exc)
+        return None
+    return run.run_id if run is not None else None
 
 
 def _object_event(data: Mapping[str, Any]) -> ObjectFinalized | None:

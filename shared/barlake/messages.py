@@ -168,6 +168,32 @@ class IngestBatch:
 
 
 @dataclass(frozen=True)
+class AuditTick:
+    """The scheduled deep audit (services/audit.py): published on the ingest-batches topic by
+    its own Cloud Scheduler job and handled by the ingest function, which dispatches the day's
+    slice of the universe as an audit run."""
+
+    kind: str = "audit"
+    universe: str | None = None
+    version: int = VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        return _wire(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> AuditTick:
+        _version(data)
+        if data.get("kind") != "audit":
+            raise BadMessage(f"not an audit tick: kind {data.get('kind')!r}")
+        return cls(universe=_text(data, "universe"))
+
+
+def is_audit_tick(data: Any) -> bool:
+    """Whether a message on the ingest-batches topic is the audit tick, not a batch."""
+    return isinstance(data, Mapping) and data.get("kind") == "audit"
+
+
+@dataclass(frozen=True)
 class ObjectFinalized:
     """A raw object was written: GCS's object resource, reduced to what handlers need."""
 

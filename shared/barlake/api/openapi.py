@@ -105,6 +105,18 @@ _INVENTORY_ENTRY = {
         "quarantined": {"type": "integer"},
         "generation": {"type": ["integer", "null"]},
         "as_of": {"type": ["string", "null"], "description": "Day the profile was judged on."},
+        "verified_at": {
+            "type": ["string", "null"],
+            "description": "When the deep audit last compared the whole history bar for bar.",
+        },
+        "pending_revisions": {
+            "type": "integer",
+            "description": "Unexplained revisions waiting for a confirming fetch.",
+        },
+        "unadjusted_splits": {
+            "type": "integer",
+            "description": "Split actions the stored prices do not reflect yet.",
+        },
     },
 }
 

@@ -270,6 +270,9 @@ def _inventory_entry(p: dict[str, Any] | Any) -> dict[str, Any]:
         "quarantined": int(p.get("quarantined") or 0),
         "generation": p.get("generation"),
         "as_of": p.get("as_of"),
+        "verified_at": p.get("verified_at"),
+        "pending_revisions": int(p.get("pending_revision_count") or 0),
+        "unadjusted_splits": len(p.get("unadjusted_splits") or ()),
     }
 
 

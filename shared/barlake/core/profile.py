@@ -23,9 +23,15 @@ Definitions:
   break it (it is reported as a gap anyway).
 - jumps: consecutive closes whose ratio is above JUMP_RATIO or below 1/JUMP_RATIO. Yahoo's
   close is split-adjusted, so a move that large is a unit flip (GBP vs GBp is exactly 100×) or a
-  split Yahoo failed to adjust; days carrying a split action are excluded, because there the move
-  is explained. No single-day real move of a listed stock on its own exchange reaches 3× or ⅓
-  often enough to make this noisy.
+  split Yahoo failed to adjust. Split days are NOT excused: in an adjusted series a split shows
+  no step at all, so a jump on a split day is exactly an unadjusted split.
+- unadjusted_splits: split actions the stored prices do not reflect (the close steps by about
+  1/r on the split day: core/adjust.unadjusted_splits). `adjust=none` leaves those alone.
+- verified_at, audit_differences, pending_revisions, suspect_answer, provider_purged_before:
+  the symbol's history audit record (core/history.py, services/audit.py): when the whole
+  history was last compared bar for bar with the provider, what differed, revisions waiting for
+  confirmation, the last suspect answer, and the day before which the provider purged history
+  the lake keeps.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from barlake.core.adjust import unadjusted_splits
 from barlake.core.calendar import exchange_match, get_calendar
 from barlake.core.schema import SCHEMA_VERSION
 
@@ -72,14 +79,13 @@ def _zero_volume_runs(days: np.ndarray, volume: np.ndarray) -> list[dict[str, An
     ]
 
 
-def _jumps(days: np.ndarray, close: np.ndarray, split_days: np.ndarray) -> list[dict[str, Any]]:
-    """Close-to-close moves beyond JUMP_RATIO either way, except on split days."""
+def _jumps(days: np.ndarray, close: np.ndarray) -> list[dict[str, Any]]:
+    """Close-to-close moves beyond JUMP_RATIO either way."""
     if close.size < 2:
         return []
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = close[1:] / close[:-1]
     big = np.isfinite(ratio) & ((ratio > JUMP_RATIO) | (ratio < 1.0 / JUMP_RATIO))
-    big &= ~np.isin(days[1:], split_days)
     return [
         {
             "date": _iso(days[i + 1]),
@@ -102,15 +108,21 @@ def build_profile(
     quarantined: int,
     last_restatement: Mapping[str, Any] | None,
     actions: pa.Table | None = None,
+    audit: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The profile of one symbol's stored daily bars (BAR_SCHEMA), as a JSON-ready dict.
 
     `as_of` is the day the profile is judged on (staleness counts sessions up to it);
     `quarantined` is how many of the symbol's rows were ever refused; `actions` (ACTION_SCHEMA)
-    lets split days be excused from the jump check.
+    lets unadjusted splits be found; `audit` is the symbol's AuditRecord as JSON.
     """
     match = exchange_match(symbol)
     cal = get_calendar(match.code)
+    unadjusted = (
+        unadjusted_splits(bars.select(["date", "close"]), actions)
+        if actions is not None and bars.num_rows
+        else []
+    )
     bars = bars.select(["date", "close", "volume"])
     days = _days(bars.column("date"))
     if days.size > 1 and not bool(np.all(days[1:] >= days[:-1])):  # stored bars are sorted
@@ -118,11 +130,6 @@ def build_profile(
         days = _days(bars.column("date"))
     close = bars.column("close").to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
     volume = bars.column("volume").fill_null(-1).to_numpy(zero_copy_only=False)
-
-    split_days = np.empty(0, dtype=np.int32)
-    if actions is not None and actions.num_rows:
-        splits = actions.filter(pc.equal(actions.column("kind"), "split"))
-        split_days = _days(splits.column("date"))
 
     profile: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
@@ -137,6 +144,8 @@ def build_profile(
         "rows": int(bars.num_rows),
         "quarantined": int(quarantined),
         "last_restatement": dict(last_restatement) if last_restatement is not None else None,
+        "unadjusted_splits": unadjusted,
+        **audit_summary(audit),
     }
     if days.size == 0:
         profile.update(
@@ -159,7 +168,7 @@ def build_profile(
     gaps = _days(cal.gaps(bars.column("date")))
     unscheduled = days[~on_session]
     runs = _zero_volume_runs(days, volume)
-    jumps = _jumps(days, close, split_days)
+    jumps = _jumps(days, close)
     profile.update(
         first_date=first.isoformat(),
         last_date=last.isoformat(),
@@ -178,6 +187,21 @@ def build_profile(
     return profile
 
 
+def audit_summary(audit: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The profile's view of a symbol's AuditRecord (as JSON): JSON-ready, the same keys
+    whether or not the symbol was ever audited."""
+    audit = audit or {}
+    pending = audit.get("pending") or {}
+    return {
+        "verified_at": audit.get("verified_at"),
+        "audit_differences": audit.get("differences") or None,
+        "pending_revisions": sorted(pending)[:MAX_LISTED],
+        "pending_revision_count": len(pending),
+        "suspect_answer": audit.get("suspect"),
+        "provider_purged_before": audit.get("purged_before"),
+    }
+
+
 def build_inventory(profiles: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """Totals over symbol profiles for the dashboard: size, freshness, quality, per exchange.
 
@@ -189,6 +213,10 @@ def build_inventory(profiles: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     with_gaps: list[str] = []
     with_jumps: list[str] = []
     unknown_calendar: list[str] = []
+    unadjusted: list[str] = []
+    pending: list[str] = []
+    never_verified = 0
+    oldest_verified: tuple[str, str] | None = None  # (verified_at, symbol)
     per_exchange: dict[str, int] = {}
     oldest: tuple[str, str] | None = None  # (last_date, symbol)
     for p in profiles:
@@ -207,6 +235,15 @@ def build_inventory(profiles: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
             with_jumps.append(symbol)
         if p.get("calendar_known") is False:
             unknown_calendar.append(symbol)
+        if p.get("unadjusted_splits"):
+            unadjusted.append(symbol)
+        if p.get("pending_revision_count"):
+            pending.append(symbol)
+        verified = p.get("verified_at")
+        if not verified:
+            never_verified += 1
+        elif oldest_verified is None or (verified, symbol) < oldest_verified:
+            oldest_verified = (str(verified), symbol)
         last = p.get("last_date")
         if last is not None and (oldest is None or (last, symbol) < oldest):
             oldest = (last, symbol)
@@ -223,6 +260,11 @@ def build_inventory(profiles: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "with_jumps": len(with_jumps),
         "symbols_with_jumps": sorted(with_jumps),
         "unknown_calendar_symbols": sorted(unknown_calendar),
+        "symbols_with_unadjusted_splits": sorted(unadjusted),
+        "symbols_with_pending_revisions": sorted(pending),
+        "never_verified": never_verified,
+        "oldest_verified_at": oldest_verified[0] if oldest_verified else None,
+        "oldest_verified_symbol": oldest_verified[1] if oldest_verified else None,
         "per_exchange": dict(sorted(per_exchange.items())),
         "oldest_last_date": oldest[0] if oldest else None,
         "oldest_symbol": oldest[1] if oldest else None,

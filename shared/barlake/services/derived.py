@@ -186,6 +186,7 @@ class ProfileService:
                 else None
             ),
             actions=actions,
+            audit=_audit_json(self.state, symbol),
         )
         body = json.dumps(profile, sort_keys=True, default=str).encode()
         # The state record first (it keeps the highest generation, so a repeat is harmless),
@@ -196,3 +197,9 @@ class ProfileService:
             self.derived, name, body, obj.info.generation, "application/json", current
         )
         return "built" if written else "duplicate"
+
+
+def _audit_json(state: StateStore, symbol: str) -> dict[str, Any] | None:
+    """The symbol's history audit record for its profile (core/profile.audit_summary)."""
+    record = state.get_audits([symbol]).get(symbol)
+    return record.to_json() if record is not None else None

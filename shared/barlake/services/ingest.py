@@ -66,6 +66,7 @@ from barlake.ports import (
     SymbolOutcome,
     TransientError,
 )
+from barlake.services.audit import annotate_profile
 
 log = logging.getLogger(__name__)
 
@@ -281,6 +282,11 @@ class IngestService:
             )
         return plan
 
+    def _record_audit(self, record: AuditRecord) -> None:
+        """The symbol's audit record, and its summary in the stored profile (services/audit)."""
+        self.state.put_audit(record)
+        annotate_profile(self.state, record)
+
     # ------------------------------------------------------------------ the write
     def _commit(
         self, symbol: str, plan: _Plan, base: Stored | None, run_id: str, now: datetime
@@ -291,7 +297,7 @@ class IngestService:
         assert plan.checked is not None
         if plan.suspect is not None:
             # Nothing applied: the evidence is recorded and the symbol retried (history.py).
-            self.state.put_audit(plan.audit_record(symbol, now, run_id))
+            self._record_audit(plan.audit_record(symbol, now, run_id))
             return SymbolOutcome(
                 symbol,
                 "failed",
@@ -334,7 +340,7 @@ class IngestService:
             base_actions = base.actions if base else empty_actions()
             bars, actions = plan.apply(base_bars, base_actions)
             if plan.full_checked is not None or (plan.audit and plan.audit.pending):
-                self.state.put_audit(plan.audit_record(symbol, now, run_id))
+                self._record_audit(plan.audit_record(symbol, now, run_id))
             if base is not None and bars_equal(bars, base_bars) and actions.equals(base_actions):
                 return SymbolOutcome(
                     symbol,
