@@ -29,6 +29,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from barlake.core.adjust import unadjusted_splits
 from barlake.core.calendar import calendar_for
 from barlake.core.codec import decode_daily, encode_daily
 from barlake.core.history import (
@@ -206,6 +207,14 @@ class IngestService:
             return (wanted if batch.full else batch.start or self.default_start), batch.end
         last = stored.bars.column("date")[-1].as_py()
         overlap = calendar_for(symbol).session_offset(last, -self.overlap_sessions)
+        # A split the stored prices do not reflect yet (the provider adjusts late): reach back
+        # over it, so the overlap sees the pre-split days the moment the provider rescales them.
+        pending_splits = unadjusted_splits(stored.bars, stored.actions)
+        if pending_splits:
+            split_day = min(date.fromisoformat(str(u["date"])) for u in pending_splits)
+            overlap = min(
+                overlap, calendar_for(symbol).session_offset(split_day, -self.overlap_sessions)
+            )
         if batch.full and wanted is None:
             start = None  # the whole history the provider has
         else:
