@@ -25,7 +25,7 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from datetime import date
+from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -36,10 +36,11 @@ import pytest
 import barlake
 from barlake import stack
 from barlake.adapters.replay_provider import CURRENT, ReplayProvider, clone_recording
+from barlake.adapters.yahoo_chart import load_chart
 from barlake.config import App, Settings, build_app, build_embedded, run_embedded
 from barlake.core.codec import decode_daily, decode_periods
 from barlake.core.layout import daily_name, period_name, profile_name
-from barlake.messages import RAW_OBJECT_FINALIZED, IngestRequest
+from barlake.messages import RAW_OBJECT_FINALIZED, AuditTick, IngestRequest
 from barlake.ports import RunStatus, SymbolRecord
 
 pytestmark = pytest.mark.timeout(900)
@@ -239,8 +240,24 @@ def replay(tmp_path_factory: pytest.TempPathFactory) -> Path:
     clone_recording(AAPL_2020, "FLAKY", root / "1", status=503)
     clone_recording(AAPL_2020, "FLAKY", root / "3")
     shutil.copy(NOT_FOUND, root / "1" / "GONE.json")
+    # HIST for the audit scenario: stage 1 lacks one session and has the old volume of a day
+    # 20 sessions back; stage 4 (the provider's later truth) has both right.
+    truth = load_chart(AAPL_2020).bars.to_pylist()
+    (root / "4").mkdir()
+    _write_csv(root / "1" / "HIST.csv", [r for i, r in enumerate(truth) if i != 10], shift=True)
+    _write_csv(root / "4" / "HIST.csv", truth)
     (root / CURRENT).write_text("1")
     return root
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]], shift: bool = False) -> None:
+    """yfinance CSV; `shift`: the volume 20 sessions from the end is 1,000 shares lower."""
+    lines = ["Date,Open,High,Low,Close,Adj Close,Volume"]
+    for i, r in enumerate(rows):
+        volume = r["volume"] - (1000 if shift and i == len(rows) - 20 else 0)
+        prices = [repr(r[c]) for c in ("open", "high", "low", "close", "adj_close")]
+        lines.append(",".join([r["date"].isoformat(), *prices, str(volume)]))
+    path.write_text("\n".join(lines) + "\n")
 
 
 @pytest.fixture(scope="module")
@@ -445,6 +462,38 @@ def test_restatement_replayed_through_the_stack_is_healed(cloud: Cloud, tmp_path
     local.provider.use("2")
     run_embedded(local, IngestRequest(kind="manual", run_id="rs-2", symbols=symbols))
     assert_same_lake(cloud.app, local, list(symbols))
+
+
+def test_scheduled_audit_tick_heals_what_the_overlap_cannot_see(cloud: Cloud) -> None:
+    """The audit's Scheduler payload on ingest-batches: the ingest function dispatches the
+    day's slice of the universe as an audit run; its batches compare HIST's whole history with
+    the provider's and heal a session restored later and a volume revised 20 sessions back,
+    which the daily overlap never sees. Audit records go to Firestore; the profile shows them."""
+    cloud.use("1")
+    first = IngestRequest(kind="manual", run_id="hist-1", symbols=("HIST",), universe="hist")
+    cloud.wait_run(cloud.publish(first))
+    cloud.use("4")
+    daily = IngestRequest(kind="manual", run_id="hist-2", symbols=("HIST",), universe="hist")
+    (o,) = cloud.wait_run(cloud.publish(daily)).outcomes()
+    assert o.status == "unchanged"  # both differences lie before the overlap
+    tick = AuditTick(universe="hist").to_json()
+    cloud.app.bus.publish(cloud.app.settings.ingest_batches_topic, tick)
+    run_id = f"audit-{datetime.now(UTC).date().isoformat()}-hist"
+    (o,) = cloud.wait_run(run_id).outcomes()
+    assert o.status == "restated"
+    assert o.restatement is not None
+    assert o.restatement["kinds"] == ["volume_revision", "restored_session"]
+    truth = load_chart(AAPL_2020).bars
+    bars, _ = decode_daily(cloud.app.raw.read(daily_name("HIST")).data)  # type: ignore[union-attr]
+    want = truth.select(bars.column_names).cast(bars.schema).drop_columns(["symbol"])
+    assert bars.num_rows == truth.num_rows == 49
+    assert bars.drop_columns(["symbol"]).equals(want)  # bar for bar: the provider's truth
+    record = cloud.app.state.get_audits(["HIST"])["HIST"]
+    assert record.verified_at is not None and record.pending == {}
+    cloud.wait_derived(["HIST"])
+    profile = cloud.app.state.get_profile("HIST")
+    assert profile is not None and profile["verified_at"] == record.verified_at.isoformat()
+    assert profile["gap_count"] == 0
 
 
 def test_transient_failure_is_retried_to_success(cloud: Cloud) -> None:
