@@ -117,6 +117,19 @@ def test_run_from_a_replay_folder_then_status_and_show(tmp_path: Path) -> None:
     assert "lake: 1 symbols · 3 daily bars" in status.stdout
     shown = barlake("show", "wsu.de", "--lake", lake, cwd=tmp_path)
     assert shown.returncode == 0 and "2023-08-08" in shown.stdout
+    assert "history audit: never verified 1" in status.stdout
+
+    audited = barlake(
+        "audit", "WSU.DE", "--source", f"replay:{replay}", "--lake", lake, cwd=tmp_path
+    )
+    assert audited.returncode == 0, audited.stderr
+    assert re.search(r"WSU\.DE\s*│ unchanged", audited.stdout)
+    assert re.search(r"history audit.*WSU\.DE\s*│ 20\d\d-\d\d-\d\dT.*│ none", audited.stdout, re.S)
+    status = barlake("status", "--lake", lake, cwd=tmp_path)
+    assert "history audit: never verified 0 · oldest verified 20" in status.stdout
+    assert "(WSU.DE)" in status.stdout
+    nothing = barlake("audit", "--lake", lake, cwd=tmp_path)
+    assert nothing.returncode == 2 and "give symbols (barlake audit AAPL MSFT)" in nothing.stderr
 
 
 @pytest.mark.parametrize(
@@ -140,6 +153,7 @@ def test_run_from_a_replay_folder_then_status_and_show(tmp_path: Path) -> None:
             "--adjust must be one of split, total, none",
         ),
         (["status"], 4, "no run yet"),
+        (["audit", "--all", "--lake", "missing"], 4, "no lake at missing"),
         (["status", "--lake", "missing"], 4, "no lake at missing"),
         (["status", "--lake", "not-a-lake"], 4, "no lake at not-a-lake"),
         (["show", "AAPL", "--lake", "missing"], 4, "no lake at missing"),

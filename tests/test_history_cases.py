@@ -310,6 +310,16 @@ def test_a_volume_revised_20_sessions_back_is_healed_by_the_audit(
     assert o.status == "restated" and o.restatement["kinds"] == ["volume_revision"]
     assert_lake(app, revised)
     assert profile(app)["verified_at"] == NOW.isoformat()
+    from werkzeug.test import Client
+
+    from barlake.api.app import build_api
+
+    (entry,) = Client(build_api(app=app)).get("/v1/symbols").get_json()["symbols"]
+    assert (entry["symbol"], entry["verified_at"], entry["pending_revisions"]) == (
+        SYM,
+        NOW.isoformat(),
+        0,
+    )
 
 
 def test_sessions_yahoo_restores_later_are_refilled_by_the_audit(
