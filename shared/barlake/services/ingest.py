@@ -603,13 +603,13 @@ class _Plan:
             first, through = span
             outside = [a for a in actions.to_pylist() if a["date"] > through or a["date"] < first]
             provider = self.full.actions or empty_actions()
-            p_splits = [a["date"] for a in provider.to_pylist() if a["kind"] == "split"]
+            p_splits = [a for a in provider.to_pylist() if a["kind"] == "split"]
             kept_splits = [  # splits the lake knows (inferred earlier) that the provider lacks
                 a
                 for a in actions.to_pylist()
                 if first <= a["date"] <= through
                 and a["kind"] == "split"
-                and all(abs((a["date"] - d).days) > 7 for d in p_splits)
+                and not any(_same_split(a, p) for p in p_splits)
             ]
             base_actions = pa.Table.from_pylist(outside + kept_splits, schema=actions.schema)
             new_actions = merge_actions(base_actions, provider)
@@ -621,6 +621,15 @@ class _Plan:
             merge_bars(bars, good),
             merge_actions(actions, self.result.actions or empty_actions()),
         )
+
+
+def _same_split(stored: dict[str, Any], provider: dict[str, Any]) -> bool:
+    """Whether the provider's split action is the one a stored split stands for: within a
+    week of it, or (an inferred split is dated the earliest day it can have taken effect) the
+    same ratio on a later day."""
+    days = (provider["date"] - stored["date"]).days
+    same_ratio = abs(provider["value"] - stored["value"]) <= 1e-6 * abs(stored["value"])
+    return abs(days) <= 7 or (same_ratio and days > 0)
 
 
 def _iso_day(day: int) -> str:
