@@ -3,10 +3,15 @@
 The rules that keep the lake right when the cloud retries and races:
 - Incremental fetches start `overlap_sessions` sessions before the stored tail, so every fetch
   re-reads days we already hold and can notice that the provider restated them.
+- Fetched rows are screened for outliers in the stored history's context first
+  (core/plausibility.py): an implausible bar is quarantined, never stored, and never passes as
+  a restatement.
 - A restatement that reaches beyond the overlap (split, dividend, unexplained price change)
-  triggers a refetch from the first stored day and replaces the stored history; the kind and
-  the evidence are recorded. A volume revision only touches the days it names, which the
-  overlap already replaces.
+  triggers a refetch from the first stored day, which is applied only where it covers what is
+  stored (core/history.py): a suspect answer changes nothing and is retried, days it lacks are
+  kept, unexplained revisions wait for confirmation; kinds and evidence are recorded. A volume
+  revision only touches the days it names, which the overlap already replaces. An audit batch
+  (services/audit.py) makes every fetch a full comparison.
 - The write is conditional on the generation that was read (0 = create only). On conflict the
   object is re-read and, unless the winner restated the history meanwhile (then the symbol fails
   as retryable and is fetched again), the same fetched rows are merged again — nothing another
@@ -339,7 +344,8 @@ class IngestService:
                 base = self.load(symbol)  # lost a race: merge into what the winner wrote
                 if plan.full is None and base is not None:
                     # The winner may have restated the history our rows were checked against.
-                    again = classify_overlap(base.bars, plan.checked.good)
+                    fresh = plan.screened.good if plan.screened else plan.checked.good
+                    again = classify_overlap(plan.without_stored_outliers(base.bars), fresh)
                     if again is not None and again.needs_full_refetch:
                         raise TransientError(
                             f"history restated concurrently ({'+'.join(again.kinds)}); "
