@@ -108,7 +108,8 @@ locals {
     BARLAKE_DEFAULT_START    = var.default_start
   }
   env_api = {
-    BARLAKE_CACHE_MEMORY_MB = tostring(var.cache_memory_mb)
+    BARLAKE_CACHE_MEMORY_MB  = tostring(var.cache_memory_mb)
+    BARLAKE_BENCHMARK_SYMBOL = var.benchmark_symbol
   }
   # Secret-backed variables: name => Secret Manager secret id (latest version, read at start).
   secrets_cache = {
