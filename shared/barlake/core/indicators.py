@@ -10,7 +10,9 @@ where TA-Lib has none; those are written here from TA-Lib's pieces and defined i
   typical price = (high + low + close) / 3 (a daily-bar VWAP: no intraday data in the lake).
 
 Rules that hold for every indicator:
-- parameters are named as TA-Lib names them (timeperiod, fastperiod, nbdevup, matype, …);
+- parameters are named as TA-Lib names them (timeperiod, fastperiod, nbdevup, matype, …) and
+  take TA-Lib's ranges; TA-Lib's own rules apply beyond that (MACD and PPO with a fastperiod
+  above the slowperiod swap them, as TA-Lib does, and so does ADOSC);
 - the output is one float64 column per TA-Lib output (MACD: macd, macd_signal, macd_hist);
 - warm-up rows (where TA-Lib has no value yet) are null, never zero, and so is a value that is
   undefined (%B on a flat band, VWAP over zero volume);
@@ -115,8 +117,8 @@ class Indicator:
 
     @property
     def primary(self) -> Param | None:
-        """The parameter a shorthand `name:N` sets (the first one)."""
-        return self.params[0] if self.params else None
+        """The parameter a shorthand `name:N` sets: the first one, when it is a period."""
+        return self.params[0] if self.params and self.params[0].integer else None
 
     def defaults(self) -> dict[str, Any]:
         return {p.name: _value(p, p.default) for p in self.params}
@@ -271,7 +273,7 @@ class Request:
 
 
 def lookup(name: str, parameter: str = "name") -> Indicator:
-    found = INDICATORS.get(name.strip().lower())
+    found = INDICATORS.get(name)
     if found is None:
         raise IndicatorError(
             parameter, f"unknown indicator {name[:40]!r} (known: {', '.join(sorted(INDICATORS))})"
@@ -291,12 +293,6 @@ def request(name: str, given: Mapping[str, str | float], parameter: str = "name"
             )
     values = {p.name: _value(p, p.parse(given[p.name], p.name)) if p.name in given else
               _value(p, p.default) for p in ind.params}  # fmt: skip
-    if "slowperiod" in values and values["fastperiod"] >= values["slowperiod"]:
-        raise IndicatorError(
-            "fastperiod",
-            f"fastperiod ({values['fastperiod']}) must be below slowperiod "
-            f"({values['slowperiod']})",
-        )
     return Request(ind, tuple(values.items()))
 
 
@@ -318,10 +314,7 @@ def parse_names(raw: str, parameter: str = "names", most: int = 16) -> list[Requ
             ind.primary.parse(value, parameter)
             given[ind.primary.name] = value
         out.append(request(ind.name, given, parameter))
-    keys = [r.key() for r in out]
-    if len(set(keys)) != len(keys):
-        raise IndicatorError(parameter, f"{parameter} lists the same indicator twice")
-    return out
+    return list({r.key(): r for r in out}.values())  # the same one twice: once
 
 
 def output_names(requests: Sequence[Request]) -> list[str]:
