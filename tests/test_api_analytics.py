@@ -267,6 +267,7 @@ def test_several_symbols_and_the_correlation_matrix(lake) -> None:
         ("/v1/indicators/%5EGSPC?name=rsi&bogus=1", "bogus"),
         ("/v1/indicators/%5EGSPC?name=rsi&start=2010-01-01&end=2009-01-01", "start"),
         ("/v1/analytics/%5EGSPC?risk_free=1.5", "risk_free"),
+        ("/v1/analytics/%5EGSPC?risk_free=-1", "risk_free"),
         ("/v1/analytics/%5EGSPC?risk_free=abc", "risk_free"),
         ("/v1/analytics/%5EGSPC?window=1", "window"),
         ("/v1/analytics/%5EGSPC?benchmark=..", "benchmark"),
