@@ -359,11 +359,25 @@ def talib() -> ModuleType:
     return ta
 
 
+def numbers(column: pa.ChunkedArray | pa.Array, dtype: str = "float64") -> np.ndarray:
+    """A numeric column as a numpy array (float nulls → NaN), read from its Arrow buffer.
+
+    Not `to_numpy()`: that loads pandas into the process on first use (~0.7 s), which the api
+    function otherwise never needs.
+    """
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    arr = arr.cast(pa.from_numpy_dtype(np.dtype(dtype)))
+    if arr.null_count:
+        arr = arr.fill_null(float("nan") if dtype.startswith("float") else 0)
+    width = np.dtype(dtype).itemsize
+    data = arr.buffers()[1]
+    if data is None or len(arr) == 0:
+        return np.empty(0, dtype=dtype)
+    return np.frombuffer(data, dtype=dtype, count=len(arr), offset=arr.offset * width).copy()
+
+
 def _float(table: pa.Table, name: str) -> np.ndarray:
-    col = table.column(name)
-    if col.null_count:
-        col = col.fill_null(float("nan"))
-    return np.ascontiguousarray(col.to_numpy(), dtype=np.float64)
+    return numbers(table.column(name))
 
 
 def _nullable(values: np.ndarray) -> pa.Array:

@@ -131,10 +131,17 @@ class Analytics:
     # ------------------------------------------------------------------ statistics
 
     def closes(self, symbol: str) -> tuple[np.ndarray, np.ndarray, int]:
-        """Dates (datetime64[D]) and total-return closes of every stored day, and the generation."""
-        bars, generation = self.bars(symbol, "1d", "total")
-        dates = bars.column("date").to_numpy().astype("datetime64[D]")
-        closes = bars.column("close").to_numpy(zero_copy_only=False).astype(np.float64)
+        """Dates (datetime64[D]) and total-return closes of every stored day, and the generation.
+
+        The total-return close is the stored adj_close (adjust=total scales every price by
+        adj_close / close, so its close is adj_close, to the last bit or one ulp)."""
+        obj = self.raw.read(daily_name(symbol))
+        if obj is None:
+            raise NotFoundError(f"no bars for {symbol}")
+        generation = obj.info.generation
+        bars, _ = decode_daily(obj.data)
+        dates = ind.numbers(bars.column("date").cast(pa.int32()), "int32").astype("datetime64[D]")
+        closes = ind.numbers(bars.column("adj_close"))
         ok = np.isfinite(closes) & (closes > 0)
         return dates[ok], closes[ok], generation
 
