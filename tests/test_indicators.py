@@ -252,3 +252,27 @@ def test_any_accepted_parameters_run_on_talib(sp500: pa.Table, name: str, data) 
     req = ind.request(name, given_)
     got = ind.compute(sp500.slice(0, 600), [req])
     assert got.num_rows == 600
+
+
+def test_computing_indicators_never_loads_pandas() -> None:
+    """The api function never needs pandas (~0.7 s to import): neither TA-Lib's import nor
+    reading the bars' columns may load it. A fresh interpreter, as an api instance starts."""
+    import subprocess
+    import sys
+
+    code = """
+import sys
+from barlake.api.function import pyarrow_without_pandas
+pyarrow_without_pandas()
+sys.path.insert(0, "tests")
+from analytics_data import MSFT, recorded
+assert "pandas" not in sys.modules
+from barlake.core import indicators as ind
+from barlake.core import performance as perf
+t = ind.compute(recorded(MSFT)[0], [ind.request(n, {}) for n in sorted(ind.INDICATORS)])
+assert t.num_rows == 252 and "talib" in sys.modules
+print("pandas" in sys.modules)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"

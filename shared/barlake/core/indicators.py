@@ -343,11 +343,14 @@ def talib() -> ModuleType:
 
         return ta
     import importlib.abc
+    import threading
+
+    owner = threading.get_ident()  # hidden from this thread only: others import as usual
 
     class _Hide(importlib.abc.MetaPathFinder):
         def find_spec(self, name: str, path: object, target: object = None) -> None:
             top = name.partition(".")[0]
-            if top in ("pandas", "polars"):
+            if top in ("pandas", "polars") and threading.get_ident() == owner:
                 raise ModuleNotFoundError(f"{name} hidden while TA-Lib loads", name=top)
 
     finder = _Hide()
