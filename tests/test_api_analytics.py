@@ -359,3 +359,16 @@ def test_index_lists_the_endpoints(lake) -> None:
 def test_dates_are_iso_in_both_bodies(lake) -> None:
     doc, _ = rows(lake, "/v1/indicators/MSFT?name=obv&limit=1")
     assert date.fromisoformat(doc["rows"][0]["date"])
+
+
+def test_default_benchmark_absent_is_left_out(tmp_path: Path) -> None:
+    """The default benchmark (^GSPC) not stored: statistics without a benchmark section; the
+    same benchmark asked for by name: a 404 naming it."""
+    app = build_embedded(settings(tmp_path / "lake"))
+    store(app, "NVDA", *recorded(NVDA))
+    client = Client(build_api(app=app))
+    r = client.get("/v1/analytics/NVDA")
+    assert r.status_code == 200
+    res = json.loads(r.get_data())["results"][0]
+    assert "benchmark" not in res and res["observations"] == 251
+    assert client.get("/v1/analytics/NVDA?benchmark=%5EGSPC").status_code == 404

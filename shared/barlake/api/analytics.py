@@ -182,7 +182,8 @@ def _indicators_json(symbol: str, q: IndicatorQuery, generation: int, table: Any
 def analytics_one(app: ApiApp, environ: Environ, raw_symbol: str) -> Reply:
     symbol = p.symbol(raw_symbol)
     params = p.query(environ.get("QUERY_STRING", ""), ANALYTICS_QUERY)
-    return _statistics(app, environ, stats_query(params, [symbol], app.benchmark))
+    q = stats_query(params, [symbol], app.benchmark)
+    return _statistics(app, environ, q, "benchmark" in params)
 
 
 def analytics_many(app: ApiApp, environ: Environ) -> Reply:
@@ -190,17 +191,18 @@ def analytics_many(app: ApiApp, environ: Environ) -> Reply:
     symbols = p.symbol_list(params)
     if len(symbols) > MAX_SYMBOLS:
         raise p.bad("symbols", f"at most {MAX_SYMBOLS} symbols per request, got {len(symbols)}")
-    return _statistics(app, environ, stats_query(params, symbols, app.benchmark))
+    q = stats_query(params, symbols, app.benchmark)
+    return _statistics(app, environ, q, "benchmark" in params)
 
 
-def _statistics(app: ApiApp, environ: Environ, q: StatsQuery) -> Reply:
+def _statistics(app: ApiApp, environ: Environ, q: StatsQuery, explicit: bool) -> Reply:
+    """`explicit`: the benchmark was asked for (else it is the default, left out if absent)."""
     names = [*q.symbols, *([q.benchmark] if q.benchmark else [])]
     generations = app.reads.bars_generations(names)
     missing = [s for s, g in zip(q.symbols, generations, strict=False) if g is None]
     if missing:
         raise ApiError(404, "not_found", f"no bars for {', '.join(missing)}")
     if q.benchmark and generations[-1] is None:
-        explicit = "benchmark=" in (environ.get("QUERY_STRING") or "")
         if explicit:
             raise ApiError(404, "not_found", f"no bars for the benchmark {q.benchmark}")
         q = StatsQuery(q.symbols, None, q.start, q.end, q.risk_free, q.window, q.format)
