@@ -110,7 +110,8 @@ locals {
     BARLAKE_AUDIT_PERIOD_DAYS = tostring(var.audit_period_days)
   }
   env_api = {
-    BARLAKE_CACHE_MEMORY_MB = tostring(var.cache_memory_mb)
+    BARLAKE_CACHE_MEMORY_MB  = tostring(var.cache_memory_mb)
+    BARLAKE_BENCHMARK_SYMBOL = var.benchmark_symbol
   }
   # Secret-backed variables: name => Secret Manager secret id (latest version, read at start).
   secrets_cache = {

@@ -267,6 +267,16 @@ variable "cache_memory_mb" {
   }
 }
 
+variable "benchmark_symbol" {
+  description = "Default benchmark of the analytics endpoints (BARLAKE_BENCHMARK_SYMBOL): beta, alpha and correlation are measured against it."
+  type        = string
+  default     = "^GSPC"
+  validation {
+    condition     = can(regex("^\\^?[A-Za-z0-9][A-Za-z0-9.=-]{0,23}$", var.benchmark_symbol))
+    error_message = "benchmark_symbol must be a Yahoo symbol such as ^GSPC or SPY."
+  }
+}
+
 variable "upstash_url" {
   description = "Upstash Redis REST URL (BARLAKE_UPSTASH_URL), e.g. https://eu1-xyz.upstash.io. Required with cache_backend = upstash; the token goes into Secret Manager, never here."
   type        = string

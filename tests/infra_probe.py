@@ -166,9 +166,20 @@ def _api(app: Any, data: dict[str, Any]) -> Any:
         "profile": app.read.profile(symbol) is not None,
         "inventory": app.read.inventory() is not None,
         "run": app.read.run(data["run_id"]) is not None,
+        "indicators": _indicators(app, symbol),
     }
     app.cache.get(f"probe:{symbol}")
     return out
+
+
+def _indicators(app: Any, symbol: str) -> int:
+    """The analytics read path (TA-Lib from the archive's own requirements)."""
+    from barlake.core import indicators
+    from barlake.services.analytics import Analytics, IndicatorQuery
+
+    q = IndicatorQuery((indicators.request("macd", {}), indicators.request("bbands", {})))
+    table, _ = Analytics(app.raw, app.derived).indicators(symbol, q)
+    return table.num_rows
 
 
 def _import_cloud_adapters(settings: Any) -> None:

@@ -550,5 +550,9 @@ from barlake.cli_stack import stack_app  # noqa: E402  (a sub-command group, kep
 
 app.add_typer(stack_app, name="stack")
 
+from barlake.cli_analytics import register as register_analytics  # noqa: E402
+
+register_analytics(app, sys.modules[__name__])  # barlake indicators, barlake analytics
+
 if __name__ == "__main__":
     main()

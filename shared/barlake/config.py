@@ -161,6 +161,12 @@ class Settings:
         "In-process cache (L1) in front of Redis/Upstash, MiB per instance (0: none).",
         ("api",),
     )
+    benchmark_symbol: str = _env(
+        "BARLAKE_BENCHMARK_SYMBOL",
+        "^GSPC",
+        "Default benchmark of /v1/analytics and `barlake analytics` (beta, alpha, correlation).",
+        ("api",),
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: str) -> Settings:

@@ -40,7 +40,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "ingest": ("gcp", "functions", "cache"),
     "weekly": ("gcp", "functions", "cache"),
     "profile": ("gcp", "functions", "cache"),
-    "api": ("gcp", "functions", "cache"),
+    "api": ("gcp", "functions", "cache", "analytics"),
 }
 
 # Base dependencies a function's code path never imports, pruned with everything only they

@@ -90,10 +90,13 @@ def _content_etag(body: bytes) -> str:
 
 
 class ApiApp:
-    def __init__(self, reads: CachedReads, api_keys: Sequence[str] = ()) -> None:
+    def __init__(
+        self, reads: CachedReads, api_keys: Sequence[str] = (), benchmark: str = "^GSPC"
+    ) -> None:
         from barlake.api import openapi
 
         self.reads = reads
+        self.benchmark = benchmark  # of /v1/analytics (BARLAKE_BENCHMARK_SYMBOL)
         self._key_digests = [hashlib.sha256(k.encode()).digest() for k in api_keys]
         self._openapi = json.dumps(openapi.build(bool(api_keys)), indent=1).encode()
         self._parsed: dict[tuple[str, str], tuple[str, p.BarsQuery, str]] = {}
@@ -107,12 +110,19 @@ class ApiApp:
             "/v1/symbols": (GET_METHODS, True, self._symbols),
             "/v1/bars": (GET_METHODS, True, self._batch),
             "/v1/runs/latest": (GET_METHODS, True, lambda env: self._run(env, None)),
+            "/v1/analytics": (
+                GET_METHODS,
+                True,
+                lambda env: _analytics().analytics_many(self, env),
+            ),
         }
         self._prefixed: list[tuple[str, tuple[str, ...], Callable[[Environ, str], Reply]]] = [
             ("/v1/bars/", GET_METHODS, self._bars),
             ("/v1/profiles/", GET_METHODS, self._profile),
             ("/v1/runs/", GET_METHODS, self._run),
             ("/v1/cache/", ("DELETE", "OPTIONS"), self._forget),
+            ("/v1/indicators/", GET_METHODS, lambda e, s: _analytics().indicators(self, e, s)),
+            ("/v1/analytics/", GET_METHODS, lambda e, s: _analytics().analytics_one(self, e, s)),
         ]
 
     # ------------------------------------------------------------------ WSGI
@@ -201,6 +211,9 @@ class ApiApp:
                     "/v1/profiles/{symbol}",
                     "/v1/runs/latest",
                     "/v1/runs/{run_id}",
+                    "/v1/indicators/{symbol}?name=rsi&timeperiod=14",
+                    "/v1/analytics/{symbol}",
+                    "/v1/analytics?symbols=A,B",
                     "/v1/health",
                 ],
             },
@@ -374,6 +387,13 @@ class ApiApp:
         return _json_reply(200, {"symbol": symbol, "dropped": dropped})
 
 
+def _analytics() -> Any:
+    """The analytics routes (barlake.api.analytics), imported on their first request."""
+    from barlake.api import analytics
+
+    return analytics
+
+
 def _profile_name(symbol: str) -> str:
     from barlake.core.layout import profile_name
 
@@ -399,4 +419,4 @@ def build_api(settings: Settings | None = None, app: App | None = None) -> ApiAp
 
     app = app or build_app(settings or Settings.from_env())
     reads = CachedReads(app.raw, app.derived, app.state, app.cache)
-    return ApiApp(reads, parse_keys(app.settings.api_keys))
+    return ApiApp(reads, parse_keys(app.settings.api_keys), app.settings.benchmark_symbol)

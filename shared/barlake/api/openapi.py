@@ -513,8 +513,12 @@ def build(api_keys: bool) -> dict[str, Any]:
             )
         },
     }
+    from barlake.api import openapi_analytics
+
+    paths.update(openapi_analytics.paths(symbol, _operation, _ok, common, api_keys))
     components: dict[str, Any] = {
         "schemas": {
+            **openapi_analytics.SCHEMAS,
             "Bar": _BAR,
             "Bars": _BARS,
             "Batch": _BATCH,
