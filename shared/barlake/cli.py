@@ -6,6 +6,7 @@ Exit codes (documented in the README):
   2  bad input (a symbol, a date, a file, a setting) — one line on stderr says which
   3  the provider cannot be reached at all (no network): try `barlake demo`
   4  nothing stored under that name (show/status)
+  5  a stored object is corrupt (never shown): heal it with `barlake repair SYMBOL`
 """
 
 from __future__ import annotations
@@ -32,9 +33,11 @@ from barlake.config import App, ConfigError, Settings, build_app, run_embedded
 from barlake.core.schema import InvalidSymbolError, normalize_symbol
 from barlake.messages import IngestRequest
 from barlake.ports import RunStatus, SymbolOutcome
+from barlake.services.derived import CorruptObjectError
 from barlake.services.read import NotFoundError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_NOT_FOUND = 0, 1, 2, 3, 4
+EXIT_CORRUPT = 5
 PROVIDER_NAMES = {"yahoo": "Yahoo Finance"}
 
 app = typer.Typer(
@@ -128,7 +131,7 @@ def describe_restatement(kinds: Iterable[str], evidence: Mapping[str, Any]) -> s
 def outcome_detail(o: SymbolOutcome) -> str:
     if o.status == "failed":
         return f"{o.error_kind}: {o.error}"
-    parts = []
+    parts = [o.error] if o.error else []  # e.g. "written by an earlier attempt of this run"
     if o.restatement:
         parts.append(
             describe_restatement(o.restatement["kinds"], o.restatement.get("evidence", {}))
@@ -403,6 +406,8 @@ def show(
         result = app_.read.bars(sym, interval, first, last, adjust, limit)
     except NotFoundError as exc:
         fail(str(exc), EXIT_NOT_FOUND)
+    except CorruptObjectError as exc:
+        fail(f"corrupt object, not shown ({exc}); heal it: barlake repair {sym}", EXIT_CORRUPT)
     except ValueError as exc:
         fail(str(exc))
     table = Table(
@@ -477,6 +482,10 @@ def main() -> None:
 from barlake.cli_stack import stack_app  # noqa: E402  (a sub-command group, kept apart)
 
 app.add_typer(stack_app, name="stack")
+
+from barlake.cli_repair import repair  # noqa: E402  (its own module: crash healing)
+
+app.command()(repair)
 
 if __name__ == "__main__":
     main()

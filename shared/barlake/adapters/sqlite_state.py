@@ -87,6 +87,13 @@ class SqliteStateStore:
         self._lock = threading.Lock()
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
+            self._create_schema()
+
+    def _create_schema(self) -> None:
+        """Tables and version in one transaction holding the write lock: processes opening a
+        new lake together wait for each other, and none can see tables without a version."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             tables = self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
             if version != STATE_SCHEMA_VERSION and (version or tables):
@@ -94,8 +101,15 @@ class SqliteStateStore:
                     f"{self.path}: state schema version {version}, this barlake needs "
                     f"{STATE_SCHEMA_VERSION} (made by another version: start a new lake)"
                 )
-            self._db.executescript(_SCHEMA)
-            self._db.execute(f"PRAGMA user_version={STATE_SCHEMA_VERSION}")
+            if not version:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version={STATE_SCHEMA_VERSION}")
+        except BaseException:
+            self._db.rollback()
+            raise
+        self._db.commit()
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:

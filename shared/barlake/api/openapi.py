@@ -182,6 +182,16 @@ _HEALTH = {
                 "latency_ms": {"type": "number"},
             },
         },
+        "lake": {
+            "type": "object",
+            "description": "Daily objects that cannot be decoded (never served; `barlake "
+            "repair SYMBOL` heals them) and profiles not yet rebuilt.",
+            "properties": {
+                "status": {"enum": ["ok", "corrupt", "unknown"]},
+                "corrupt_objects": {"type": "object"},
+                "profiles_pending": {"type": "integer"},
+            },
+        },
     },
 }
 
@@ -231,6 +241,7 @@ _BATCH = {
                 "properties": {
                     "symbol": {"type": "string"},
                     "status": {"type": "integer"},
+                    "code": {"type": "string", "description": "corrupt_object (status 500)"},
                     "message": {"type": "string"},
                 },
             },
@@ -314,6 +325,7 @@ def build(api_keys: bool) -> dict[str, Any]:
         "304": _not_modified(),
         "400": _ref("responses", "BadRequest"),
         "404": _ref("responses", "NotFound"),
+        "500": _ref("responses", "CorruptObject"),
     }
     paths: dict[str, Any] = {
         "/": {
@@ -516,6 +528,10 @@ def build(api_keys: bool) -> dict[str, Any]:
         "responses": {
             "BadRequest": _error("An input is not valid; the message names it."),
             "NotFound": _error("Nothing stored under that name."),
+            "CorruptObject": _error(
+                "code corrupt_object: the stored object cannot be decoded and is not served "
+                "(reported by /v1/health and the profile; `barlake repair SYMBOL` heals it)."
+            ),
             "Unauthorized": _error("Missing or unknown X-API-Key."),
         },
     }

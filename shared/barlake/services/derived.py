@@ -42,7 +42,8 @@ class CorruptObjectError(ValueError):
 def _decoded(name: str, decode: Callable[[bytes], Any], data: bytes) -> Any:
     try:
         return decode(data)
-    except (ValueError, KeyError, TypeError) as exc:  # Arrow/Parquet/JSON errors on bad bytes
+    # Arrow/Parquet/JSON errors on bad bytes; OSError: a corrupt compressed page
+    except (ValueError, KeyError, TypeError, OSError) as exc:
         raise CorruptObjectError(f"{name}: {type(exc).__name__}: {exc}") from exc
 
 
@@ -165,7 +166,11 @@ class ProfileService:
         if found is None:
             return "stale"
         _, obj = found
-        bars, actions = _decoded(event.name, decode_daily, obj.data)
+        try:
+            bars, actions = _decoded(event.name, decode_daily, obj.data)
+        except CorruptObjectError as exc:
+            self.mark_corrupt(symbol, obj.info.generation, str(exc))
+            raise
         restatements = self.state.restatements(symbol)
         last = restatements[-1] if restatements else None
         profile = build_profile(
@@ -196,3 +201,29 @@ class ProfileService:
             self.derived, name, body, obj.info.generation, "application/json", current
         )
         return "built" if written else "duplicate"
+
+    def mark_corrupt(self, symbol: str, generation: int, error: str) -> None:
+        """Say so in the profile (state record and object): a daily object that cannot be
+        decoded is reported by the profile, /v1/symbols and /v1/health until it is repaired.
+        Built "from" that generation, so the next good generation replaces it."""
+        profile = corrupt_profile(symbol, generation, error, self.clock())
+        self.state.put_profile(symbol, profile)
+        name = profile_name(symbol)
+        body = json.dumps(profile, sort_keys=True, default=str).encode()
+        _write_if_newer(
+            self.derived, name, body, generation, "application/json", self.derived.stat(name)
+        )
+
+
+def corrupt_profile(symbol: str, generation: int, error: str, now: datetime) -> dict[str, Any]:
+    return {
+        "symbol": symbol,
+        "generation": generation,
+        "as_of": now.date().isoformat(),
+        "corrupt": {
+            "generation": generation,
+            "error": error[:500],
+            "detected_at": now.isoformat(),
+            "repair": f"barlake repair {symbol}",
+        },
+    }
