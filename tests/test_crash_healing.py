@@ -287,3 +287,45 @@ def test_cli_on_a_corrupt_object(healthy: Lake) -> None:
     assert r.returncode == 0, r.stderr
     r = cli("repair", "--lake", lake_dir)
     assert r.returncode == 2 and r.stderr.startswith("barlake: error:")
+
+
+# ------------------------------------------------------------------ the local store's files
+
+
+def test_temporaries_of_dead_writers_are_removed(tmp_path: Path) -> None:
+    import socket
+    import time
+
+    from barlake.adapters.local_store import TMP_MAX_AGE_SECONDS, LocalObjectStore
+
+    store = LocalObjectStore(tmp_path, "bucket")
+    tmp = tmp_path / "bucket" / ".barlake" / "tmp"
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    host = socket.gethostname()
+    (tmp / f"{host}.{dead.pid}.0123abcd").write_bytes(b"x" * 87_000)  # killed mid-write
+    (tmp / f"{host}.{os.getpid()}.4567abcd").write_bytes(b"x")  # a live writer's: kept
+    old = tmp / "0a1b2c3d4e5f"  # another host's (or an older barlake's), an hour old
+    old.write_bytes(b"x")
+    stamp = time.time() - TMP_MAX_AGE_SECONDS - 60
+    os.utime(old, (stamp, stamp))
+    reopened = LocalObjectStore(tmp_path, "bucket")
+    assert reopened.removed_temporaries == 2
+    assert sorted(p.name for p in tmp.iterdir()) == [f"{host}.{os.getpid()}.4567abcd"]
+    store.write("daily/A.parquet", b"data", if_generation_match=0, metadata={"k": "v"})
+    assert len(list(tmp.iterdir())) == 1  # the write cleaned its own
+
+
+def test_the_local_lake_is_private_to_its_owner(tmp_path: Path) -> None:
+    previous = os.umask(0o022)  # a permissive umask: the lake must not depend on it
+    try:
+        lk = open_lake(tmp_path / "lake")
+        lk.ingest("MSFT")
+    finally:
+        os.umask(previous)
+    lake = tmp_path / "lake"
+    files = [p for p in lake.rglob("*") if p.is_file()]
+    folders = [lake, *(p for p in lake.rglob("*") if p.is_dir())]
+    assert any(p.name == "MSFT.parquet" for p in files) and any(p.suffix == ".json" for p in files)
+    assert {oct(p.stat().st_mode & 0o777) for p in files} == {oct(0o600)}
+    assert {oct(p.stat().st_mode & 0o777) for p in folders} == {oct(0o700)}

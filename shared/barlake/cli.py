@@ -473,6 +473,7 @@ def main() -> None:
         err.print(f"barlake: error: BARLAKE_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
         sys.exit(EXIT_USAGE)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    os.umask(0o077)  # a lake (objects, state, stack logs) is private to its owner
     try:
         app()
     except KeyboardInterrupt:

@@ -9,6 +9,7 @@ redelivered message rewrites the same row instead of adding one.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -80,6 +81,8 @@ class SqliteStateStore:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            # Private to its owner (SQLite gives its -wal and -shm files the same mode).
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
         # isolation_level=None: we issue BEGIN ourselves where a read-modify-write needs it.
         self._db = sqlite3.connect(
             self.path, check_same_thread=False, timeout=30, isolation_level=None
