@@ -60,6 +60,10 @@ def _alive(pid: int) -> bool:
 
 
 class LocalObjectStore:
+    # A stat is a few microseconds: readers ask the folder for generations, never a cache
+    # (barlake.services.generations), so no write here can be read stale.
+    stat_is_cheap = True
+
     def __init__(
         self, root: str | Path, bucket: str, on_finalize: FinalizeHook | None = None
     ) -> None:
