@@ -446,20 +446,18 @@ def serve(
         fail(f"--port must be from 1 to 65535, got {port}")
     s = settings(lake)
     open_lake(s, existing=True)  # a missing lake or a bad setting: one line now, not per request
-    from barlake.api import function
-
     env = {**os.environ}
     if s.storage == "local":
         env["BARLAKE_LAKE_DIR"] = str(Path(s.lake_dir).resolve())
-    argv = [sys.executable, "-m", "functions_framework", "--source", function.__file__]
-    argv += ["--target", "api", "--signature-type", "http", "--host", host, "--port", str(port)]
+    # functions-framework's app and gunicorn, with request-line and header limits (serve.py)
+    argv = [sys.executable, "-m", "barlake.api.serve", "--host", host, "--port", str(port)]
     where = f"the lake at {s.lake_dir}" if s.storage == "local" else f"{s.storage} ({s.raw_bucket})"
     out.print(
         f"serving {where} on http://{host}:{port}/v1/… (OpenAPI: /openapi.json, "
         f"cache: {s.cache}); Ctrl-C stops"
     )
     sys.stdout.flush()
-    os.execve(sys.executable, argv, env)  # functions-framework takes over this process
+    os.execve(sys.executable, argv, env)  # gunicorn takes over this process
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")

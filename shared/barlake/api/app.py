@@ -10,7 +10,8 @@ Rules every route follows:
 - a wrong method is a 405 with `Allow`; OPTIONS answers 204 with `Allow`; HEAD is GET without
   the body;
 - with BARLAKE_API_KEYS set, data and admin routes need `X-API-Key` (compared in constant time
-  against each key's SHA-256); `Authorization` stays free for Cloud Run's IAM token;
+  against each key's SHA-256); `Authorization` stays free for Cloud Run's IAM token; with no
+  keys, admin routes (DELETE /v1/cache) are disabled (403 admin_disabled);
 - data responses carry a strong ETag (the generation they were built from) and
   `Cache-Control: private, no-cache` (keep it, revalidate it: If-None-Match answers 304);
 - an unexpected exception is logged and answered 500 with a JSON body: that is a bug, and the
@@ -380,6 +381,12 @@ class ApiApp:
     # ------------------------------------------------------------------ admin
 
     def _forget(self, environ: Environ, raw_symbol: str) -> Reply:
+        if not self._key_digests:  # an admin action open to anyone who can reach the API: no
+            raise ApiError(
+                403,
+                "admin_disabled",
+                "admin endpoints need an API key; none is configured (BARLAKE_API_KEYS)",
+            )
         symbol = p.symbol(raw_symbol)
         p.query(environ.get("QUERY_STRING", ""), frozenset())
         dropped = self.reads.forget(symbol)

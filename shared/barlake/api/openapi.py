@@ -488,7 +488,8 @@ def build(api_keys: bool) -> dict[str, Any]:
                 "Forget a symbol's cached bodies (admin)",
                 "Drops every cached body and generation of the symbol's objects; the next "
                 "reads go to storage. Never needed for freshness (writes announce themselves); "
-                "useful after writing objects by hand.",
+                "useful after writing objects by hand. Needs an API key: with no "
+                "BARLAKE_API_KEYS configured it is disabled (403 admin_disabled).",
                 [symbol],
                 {
                     "200": {
@@ -505,6 +506,7 @@ def build(api_keys: bool) -> dict[str, Any]:
                         ),
                     },
                     "400": _ref("responses", "BadRequest"),
+                    "403": _error("Admin endpoints are disabled: no API keys are configured."),
                     "404": _ref("responses", "NotFound"),
                 },
                 keyed=api_keys,
