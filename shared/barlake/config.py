@@ -44,8 +44,9 @@ FUNCTIONS = ("dispatch", "ingest", "weekly", "profile", "api")
 _CLOUD = ("dispatch", "ingest", "weekly", "profile", "api")  # every function builds an App
 _LOCAL: tuple[str, ...] = ()  # embedded-only: no deployed function reads it
 # The cache: the api reads through it; the writers announce each new object generation to it
-# (so the api never serves a stale body). dispatch writes no object and never touches it.
-_CACHE = ("ingest", "weekly", "profile", "api")
+# (so the api never serves a stale body): ingest, weekly, profile, and dispatch, whose repair
+# sweep rebuilds derived outputs (barlake.services.reconcile).
+_CACHE = ("dispatch", "ingest", "weekly", "profile", "api")
 
 
 def _env(name: str, default: str, help_: str, used_by: tuple[str, ...] = _CLOUD) -> Any:

@@ -30,7 +30,9 @@ def dispatch(app: App, data: Mapping[str, Any], published: datetime | None = Non
     try:
         request = IngestRequest.from_json(data)
         if request.kind == "repair":  # the scheduled sweep: derived outputs reconciled
-            report = app.reconcile.reconcile(list(request.symbols) or None)
+            from barlake.services.reconcile import SWEEP_LIMIT
+
+            report = app.reconcile.reconcile(list(request.symbols) or None, SWEEP_LIMIT)
             log.info("repair sweep", extra={"fields": {"outcome": "repair", **report.to_json()}})
             return "repair"
         run = app.dispatch.handle(request, published)

@@ -21,7 +21,8 @@ not events:
 
 Called after every embedded run (config.run_embedded), by `barlake repair`, and in the cloud by
 the scheduled sweep: a `repair` request on topic ingest-requests (Cloud Scheduler job
-`barlake-repair`), handled by the dispatch function.
+`barlake-repair`), handled by the dispatch function, which rebuilds at most SWEEP_LIMIT symbols
+per pass (its 300 s timeout; the next pass takes the rest).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ log = logging.getLogger("barlake.reconcile")
 
 # Above this many symbols a listing per prefix is cheaper than four stats per symbol.
 LIST_ABOVE = 64
+SWEEP_LIMIT = 1000  # symbols rebuilt per scheduled pass (~0.1 s each; dispatch's timeout 300 s)
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class ReconcileReport:
     rebuilt: dict[str, tuple[str, ...]] = field(default_factory=dict)  # symbol → outputs
     corrupt: dict[str, str] = field(default_factory=dict)  # symbol → why it cannot be decoded
     deferred: dict[str, str] = field(default_factory=dict)  # symbol → transient error
+    left: int = 0  # due, but past the pass's limit: the next pass takes them
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -71,6 +74,7 @@ class ReconcileReport:
             "rebuilt": {s: list(v) for s, v in sorted(self.rebuilt.items())},
             "corrupt": dict(sorted(self.corrupt.items())),
             "deferred": dict(sorted(self.deferred.items())),
+            "left": self.left,
         }
 
 
@@ -138,10 +142,16 @@ class Reconciler:
 
     # ------------------------------------------------------------------ repair
 
-    def reconcile(self, symbols: Sequence[str] | None = None) -> ReconcileReport:
-        """Rebuild every due derived output of these symbols (None: the whole lake)."""
+    def reconcile(
+        self, symbols: Sequence[str] | None = None, limit: int | None = None
+    ) -> ReconcileReport:
+        """Rebuild every due derived output of these symbols (None: the whole lake); at most
+        `limit` symbols' worth (the rest are left to the next pass, and counted)."""
         checked, drifts = self.drift(symbols)
         report = ReconcileReport(checked=checked)
+        if limit is not None and len(drifts) > limit:
+            report.left = len(drifts) - limit
+            drifts = drifts[:limit]
         for d in drifts:
             self._rebuild(d, report)
         if report.rebuilt or report.corrupt:
