@@ -3,7 +3,7 @@
 The reader is the API on a shared cache (Redis, or Upstash through its REST bridge); the
 writer is another app instance over the same local lake on *another* setting — the default
 memory cache, none, or the same shared cache. Whatever the writer's setting, the reader's next
-answer after the write is the new one (README "The cache, and why a read is never stale").
+answer after the write is the new one (README "The cache, and when a read can be stale").
 """
 
 from __future__ import annotations
