@@ -22,7 +22,7 @@ from barlake.adapters.sqlite_state import SqliteStateStore
 from barlake.api.app import build_api
 from barlake.core.layout import DERIVED_PREFIXES, daily_name, period_name, profile_name
 from barlake.messages import IngestBatch, IngestRequest
-from barlake.services.reconcile import source_generation
+from barlake.ports import ObjectInfo
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -34,6 +34,12 @@ def crashed_after_daily_writes(lake_dir: Path, *symbols: str, stage: str | None 
     lk = open_lake(lake_dir, stage)
     lk.app.ingest.handle(IngestBatch("crashed-run", "crashed-run-b00000", symbols))
     assert lk.app.bus.pending() > 0  # the events that die with the process
+
+
+def source_generation(info: ObjectInfo | None) -> int | None:
+    """The daily generation a derived object says it was built from."""
+    value = info.metadata.get("source_generation") if info is not None else None
+    return int(value) if value is not None else None
 
 
 def derived_in_step(lk: Lake, symbol: str) -> bool:
