@@ -39,7 +39,9 @@ class CorruptObjectError(ValueError):
     """The daily object cannot be decoded: permanent (a rebuild would fail the same way)."""
 
 
-def _decoded(name: str, decode: Callable[[bytes], Any], data: bytes) -> Any:
+def decoded(name: str, decode: Callable[[bytes], Any], data: bytes) -> Any:
+    """decode(data), or CorruptObjectError naming the object: every reader of a stored object
+    (ingest, the builders, reads, repair) tells a corrupt object from other errors the same way."""
     try:
         return decode(data)
     # Arrow/Parquet/JSON errors on bad bytes; OSError: a corrupt compressed page
@@ -128,7 +130,7 @@ class WeeklyService:
         if found is None:
             return "stale"
         _, obj = found
-        bars = _decoded(event.name, decode_bars, obj.data)  # the actions are not needed here
+        bars = decoded(event.name, decode_bars, obj.data)  # the actions are not needed here
         if bars.num_rows == 0:
             return "empty"
         through = complete_through(symbol, bars.column("date")[-1].as_py())
@@ -167,7 +169,7 @@ class ProfileService:
             return "stale"
         _, obj = found
         try:
-            bars, actions = _decoded(event.name, decode_daily, obj.data)
+            bars, actions = decoded(event.name, decode_daily, obj.data)
         except CorruptObjectError as exc:
             self.mark_corrupt(symbol, obj.info.generation, str(exc))
             raise

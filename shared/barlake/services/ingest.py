@@ -56,7 +56,7 @@ from barlake.ports import (
     SymbolOutcome,
     TransientError,
 )
-from barlake.services.derived import CorruptObjectError, _decoded
+from barlake.services.derived import CorruptObjectError, decoded
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class IngestService:
             return None
         # Corrupt: never merged into nor overwritten (the symbol fails as `corrupt`; heal it
         # with `barlake repair SYMBOL`, barlake.services.repair).
-        bars, actions = _decoded(obj.info.name, decode_daily, obj.data)
+        bars, actions = decoded(obj.info.name, decode_daily, obj.data)
         return Stored(obj.info.generation, bars, actions, obj.info.metadata.get("run_id"))
 
     # ------------------------------------------------------------------ the batch

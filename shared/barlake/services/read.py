@@ -21,7 +21,7 @@ from barlake.core.layout import daily_name, period_name
 from barlake.core.profile import build_inventory
 from barlake.core.schema import normalize_symbol
 from barlake.ports import ObjectStore, RunStatus, StateStore
-from barlake.services.derived import _decoded, complete_through
+from barlake.services.derived import complete_through, decoded
 from barlake.services.inventory import lake_profiles, lake_totals
 
 INTERVALS = ("1d", "1wk", "1mo")
@@ -86,7 +86,7 @@ class ReadService:
         obj = self.raw.read(daily_name(symbol))
         if obj is None:
             raise NotFoundError(f"no bars for {symbol}")
-        bars, actions = _decoded(obj.info.name, decode_daily, obj.data)
+        bars, actions = decoded(obj.info.name, decode_daily, obj.data)
         bars = adjust_bars(bars, actions, adjust)
         if interval != "1d":
             last = bars.column("date")[-1].as_py() if bars.num_rows else None
@@ -97,7 +97,7 @@ class ReadService:
         obj = self.raw.read(daily_name(normalize_symbol(symbol)))
         if obj is None:
             raise NotFoundError(f"no bars for {symbol}")
-        return _decoded(obj.info.name, decode_daily, obj.data)[1]
+        return decoded(obj.info.name, decode_daily, obj.data)[1]
 
     def profile(self, symbol: str) -> dict[str, Any]:
         found = self.state.get_profile(normalize_symbol(symbol))

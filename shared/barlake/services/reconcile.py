@@ -124,7 +124,7 @@ class Reconciler:
 
     def _drift_listed(self, only: set[str] | None) -> tuple[int, list[Drift]]:
         listed: dict[str, dict[str, ObjectInfo]] = {}
-        prefixes = {**{k: p for k, p in DERIVED_PREFIXES.items()}, "profile": PROFILE_PREFIX}
+        prefixes = {**DERIVED_PREFIXES, "profile": PROFILE_PREFIX}
         for kind, prefix in prefixes.items():
             listed[kind] = {info.name: info for info in self.derived.list(prefix)}
         out: list[Drift] = []

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from barlake.core.codec import decode_daily
 from barlake.core.layout import daily_name
 from barlake.ports import ObjectStore
-from barlake.services.derived import CorruptObjectError, _decoded
+from barlake.services.derived import CorruptObjectError, decoded
 
 CORRUPT_PREFIX = "corrupt/"
 
@@ -52,7 +52,7 @@ class RepairService:
             if obj is None:
                 continue
             try:
-                _decoded(name, decode_daily, obj.data)
+                decoded(name, decode_daily, obj.data)
                 continue
             except CorruptObjectError as exc:
                 error = str(exc)
