@@ -26,8 +26,8 @@ locals {
       max         = 3
       concurrency = 1
       trigger     = "pubsub"
-      env         = merge(local.env_common, local.env_events, local.env_dispatch)
-      secrets     = {}
+      env         = merge(local.env_common, local.env_events, local.env_dispatch, local.env_cache)
+      secrets     = local.secrets_cache
     }
     ingest = {
       description = "One batch of symbols -> fetch, validate, merge, conditional write to the raw bucket."
@@ -90,9 +90,10 @@ locals {
   env_events = {
     BARLAKE_MAX_EVENT_AGE_SECONDS = tostring(var.max_event_age_seconds)
   }
-  # The cache: the api reads through it; ingest, weekly and profile announce every new object
-  # generation to it, so the api never serves a body older than the object (keys carry the
-  # generation; TTLs are only a safety net). dispatch writes no object and gets none of it.
+  # The cache: the api reads through it; ingest, weekly, profile and dispatch (whose repair
+  # sweep rebuilds derived outputs) announce every new object generation to it, so the api
+  # never serves a body older than the object (keys carry the generation; TTLs are only a
+  # safety net).
   env_cache = {
     BARLAKE_CACHE           = var.cache_backend
     BARLAKE_UPSTASH_URL     = var.upstash_url
@@ -160,9 +161,10 @@ resource "google_cloudfunctions2_function" "fn" {
   description = each.value.description
 
   build_config {
-    runtime         = var.python_runtime
-    entry_point     = each.key
-    service_account = google_service_account.build.id
+    runtime           = var.python_runtime
+    entry_point       = each.key
+    service_account   = google_service_account.build.id
+    docker_repository = google_artifact_registry_repository.functions.id
     source {
       storage_source {
         bucket = google_storage_bucket.sources.name
@@ -216,6 +218,7 @@ resource "google_cloudfunctions2_function" "fn" {
     google_project_service.api,
     google_project_iam_member.storage_agent_publisher,
     google_project_iam_member.build,
+    google_artifact_registry_repository_iam_member.build,
   ]
 }
 
@@ -254,12 +257,31 @@ resource "google_cloud_run_v2_service_iam_member" "api_public" {
   member   = "allUsers"
 }
 
-# The build account: the roles Cloud Functions documents for a custom build service account.
+# The build account: the roles Cloud Functions documents for a custom build service account,
+# Artifact Registry write scoped to the one repository the function images go to (not the
+# whole project's registries).
 resource "google_project_iam_member" "build" {
-  for_each = toset(["roles/logging.logWriter", "roles/artifactregistry.writer"])
+  for_each = toset(["roles/logging.logWriter"])
   project  = var.project_id
   role     = each.value
   member   = "serviceAccount:${google_service_account.build.email}"
+}
+
+resource "google_artifact_registry_repository" "functions" {
+  # checkov:skip=CKV_GCP_84: Google-managed encryption; the images are built from this public code, nothing secret
+  location      = var.region
+  repository_id = "barlake-functions"
+  format        = "DOCKER"
+  description   = "Images of the barlake functions (built by Cloud Build from the uploaded archives)."
+  depends_on    = [google_project_service.api]
+}
+
+resource "google_artifact_registry_repository_iam_member" "build" {
+  project    = var.project_id
+  location   = var.region
+  repository = google_artifact_registry_repository.functions.name
+  role       = "roles/artifactregistry.writer"
+  member     = "serviceAccount:${google_service_account.build.email}"
 }
 
 resource "google_storage_bucket_iam_member" "build_sources" {

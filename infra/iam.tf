@@ -3,16 +3,19 @@
 # storage, state and topic operation, and checks that these grants cover them and that every
 # grant (and every permission of the custom roles) is used.
 #
-#   dispatch  Firestore read/write (registry, run ledger); publish to ingest-batches
+#   dispatch  Firestore read/write (registry, run ledger, profiles); publish to ingest-batches;
+#             the repair sweep: raw objects list/get, derived objects list/get/create/replace
 #   ingest    raw objects get/create/replace; Firestore read/write (ledger, quarantine);
 #             the Upstash token (announces new generations to the cache; secrets.tf)
 #   weekly    raw objects get; derived objects get/create/replace; the Upstash token
 #   profile   raw objects get; derived objects get/create/replace; Firestore read/write;
 #             the Upstash token
-#   api       raw and derived objects get; Firestore read; the Upstash token and API keys
+#   api       raw objects list/get (the inventory counts the daily objects), derived objects
+#             get; Firestore read; the Upstash token and API keys
 #
-# No function lists or deletes objects. Replacing an object needs storage.objects.delete in
-# GCS (an overwrite deletes the old generation), hence the writer role's delete.
+# Only dispatch (the repair sweep) and the api list objects; no function deletes one.
+# Replacing an object needs storage.objects.delete in GCS (an overwrite deletes the old
+# generation), hence the writer roles' delete.
 
 resource "google_project_iam_custom_role" "object_reader" {
   role_id     = "barlakeObjectReader"
@@ -26,6 +29,20 @@ resource "google_project_iam_custom_role" "object_writer" {
   title       = "barlake object writer"
   description = "Read, create and replace objects by name (replacing needs delete); no listing."
   permissions = ["storage.objects.create", "storage.objects.delete", "storage.objects.get"]
+}
+
+resource "google_project_iam_custom_role" "object_lister" {
+  role_id     = "barlakeObjectLister"
+  title       = "barlake object lister"
+  description = "List objects and read them by name."
+  permissions = ["storage.objects.get", "storage.objects.list"]
+}
+
+resource "google_project_iam_custom_role" "object_rebuilder" {
+  role_id     = "barlakeObjectRebuilder"
+  title       = "barlake object rebuilder"
+  description = "List, read, create and replace objects (replacing needs delete)."
+  permissions = ["storage.objects.create", "storage.objects.delete", "storage.objects.get", "storage.objects.list"]
 }
 
 locals {
@@ -48,6 +65,19 @@ resource "google_project_iam_member" "dispatch_state" {
 resource "google_pubsub_topic_iam_member" "dispatch_publish_batches" {
   topic  = google_pubsub_topic.ingest_batches.name
   role   = "roles/pubsub.publisher"
+  member = "serviceAccount:${google_service_account.fn["dispatch"].email}"
+}
+
+# The repair sweep (barlake.services.reconcile): lists both buckets, rebuilds derived outputs.
+resource "google_storage_bucket_iam_member" "dispatch_raw" {
+  bucket = google_storage_bucket.raw.name
+  role   = google_project_iam_custom_role.object_lister.id
+  member = "serviceAccount:${google_service_account.fn["dispatch"].email}"
+}
+
+resource "google_storage_bucket_iam_member" "dispatch_derived" {
+  bucket = google_storage_bucket.derived.name
+  role   = google_project_iam_custom_role.object_rebuilder.id
   member = "serviceAccount:${google_service_account.fn["dispatch"].email}"
 }
 
@@ -119,7 +149,7 @@ resource "google_project_iam_member" "profile_state" {
 
 resource "google_storage_bucket_iam_member" "api_raw" {
   bucket = google_storage_bucket.raw.name
-  role   = google_project_iam_custom_role.object_reader.id
+  role   = google_project_iam_custom_role.object_lister.id
   member = "serviceAccount:${google_service_account.fn["api"].email}"
 }
 

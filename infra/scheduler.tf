@@ -52,3 +52,29 @@ resource "google_cloud_scheduler_job" "audit" {
 
   depends_on = [google_project_service.api]
 }
+
+# The reconciliation sweep: a `repair` request ({"version":1,"kind":"repair"}) that dispatch
+# answers by comparing every derived output's source_generation with its daily object
+# (listings only) and rebuilding what is missing or behind — what a dropped or dead-lettered
+# finalize event left undone. Metadata only when all is well.
+resource "google_cloud_scheduler_job" "repair" {
+  name        = "barlake-repair-sweep"
+  region      = var.region
+  description = "barlake reconciliation sweep: rebuild derived outputs missing or behind their daily object."
+  schedule    = var.repair_schedule
+  time_zone   = "Etc/UTC"
+
+  pubsub_target {
+    topic_name = google_pubsub_topic.ingest_requests.id
+    data       = base64encode(jsonencode({ version = 1, kind = "repair" }))
+    attributes = { origin = "cloud-scheduler" }
+  }
+
+  retry_config {
+    retry_count          = 1
+    min_backoff_duration = "60s"
+    max_backoff_duration = "600s"
+  }
+
+  depends_on = [google_project_service.api]
+}

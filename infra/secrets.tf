@@ -3,7 +3,7 @@
 # secret environment variables (functions.tf). The values never pass through Terraform
 # variables or state. Each function that reads a secret gets secretAccessor on that secret
 # alone: the token for the api and the writers that announce generations (ingest, weekly,
-# profile), the keys for the api.
+# profile, and dispatch's repair sweep), the keys for the api.
 resource "google_secret_manager_secret" "upstash_token" {
   secret_id = "barlake-upstash-token"
   replication {
@@ -18,6 +18,12 @@ resource "google_secret_manager_secret" "api_keys" {
     auto {}
   }
   depends_on = [google_project_service.api]
+}
+
+resource "google_secret_manager_secret_iam_member" "upstash_token_dispatch" {
+  secret_id = google_secret_manager_secret.upstash_token.id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${google_service_account.fn["dispatch"].email}"
 }
 
 resource "google_secret_manager_secret_iam_member" "upstash_token_ingest" {

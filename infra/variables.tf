@@ -212,9 +212,31 @@ variable "audit_paused" {
 }
 
 variable "api_public" {
-  description = "Open the API to everyone (allUsers may invoke it). Off by default: only api_invokers may call it."
+  description = "Open the API to everyone (allUsers may invoke it). Off by default: only api_invokers may call it. Needs API keys (api_keys_configured)."
   type        = bool
   default     = false
+  # A public API without keys lets anyone on the internet read the lake (and, before keys were
+  # required for it, clear its cache): refused.
+  validation {
+    condition     = !var.api_public || var.api_keys_configured
+    error_message = "api_public = true needs API keys: add at least one key to the barlake-api-keys secret, then set api_keys_configured = true (docs/deploy.md)."
+  }
+}
+
+variable "api_keys_configured" {
+  description = "Set to true once the barlake-api-keys secret holds at least one real key (its value never passes through Terraform). Required by api_public."
+  type        = bool
+  default     = false
+}
+
+variable "repair_schedule" {
+  description = "Cron (UTC) of the reconciliation sweep (Cloud Scheduler job barlake-repair-sweep): derived outputs missing or behind their daily object are rebuilt by dispatch."
+  type        = string
+  default     = "15 */6 * * *"
+  validation {
+    condition     = length(split(" ", trimspace(var.repair_schedule))) == 5
+    error_message = "repair_schedule must be a five-field cron expression."
+  }
 }
 
 variable "api_invokers" {
@@ -238,9 +260,10 @@ variable "cache_backend" {
 }
 
 variable "redis_url" {
-  description = "Redis URL (BARLAKE_REDIS_URL) for cache_backend = redis: redis://host:6379/0, or rediss:// for TLS."
+  description = "Redis URL (BARLAKE_REDIS_URL) for cache_backend = redis: redis://host:6379/0, or rediss:// for TLS. Sensitive: a password in it stays out of plans and logs."
   type        = string
   default     = ""
+  sensitive   = true
   validation {
     condition     = var.cache_backend != "redis" || can(regex("^rediss?://", var.redis_url))
     error_message = "cache_backend = redis needs redis_url = redis://… or rediss://…"

@@ -188,7 +188,7 @@ def _import_cloud_adapters(settings: Any) -> None:
 
     assert (settings.storage, settings.events, settings.state) == ("gcs", "pubsub", "firestore")
     modules = ["gcs_store", "pubsub_bus", "firestore_state"]
-    if FUNCTION in {"ingest", "weekly", "profile", "api"}:  # read or announce to the cache
+    if FUNCTION in {"dispatch", "ingest", "weekly", "profile", "api"}:  # read or announce
         modules += ["upstash_cache", "redis_cache", "resilient_cache"]  # cache_backend's choices
     for module in modules:
         importlib.import_module(f"barlake.adapters.{module}")

@@ -284,11 +284,23 @@ def test_health_reports_each_dependency(lake: Lake) -> None:
 
 
 def test_forgetting_a_symbol_makes_the_next_read_a_miss(lake: Lake) -> None:
-    lake.get("/v1/bars/GOOG")
-    assert lake.get("/v1/bars/GOOG").headers["X-Cache"] == "hit-l1"
-    r = lake.client.delete("/v1/cache/goog")
+    from barlake.api.app import ApiApp
+    from barlake.api.reads import CachedReads
+
+    app = lake.app
+    keyed = ApiApp(CachedReads(app.raw, app.derived, app.state, app.cache), ["k"])
+    c = Client(keyed)
+    c.get("/v1/bars/GOOG", headers={"X-API-Key": "k"})
+    assert c.get("/v1/bars/GOOG", headers={"X-API-Key": "k"}).headers["X-Cache"] == "hit-l1"
+    r = c.delete("/v1/cache/goog", headers={"X-API-Key": "k"})
     assert r.status_code == 200 and json.loads(r.get_data())["dropped"] >= 1
-    assert lake.get("/v1/bars/GOOG").headers["X-Cache"] == "miss"
+    assert c.get("/v1/bars/GOOG", headers={"X-API-Key": "k"}).headers["X-Cache"] == "miss"
+
+
+def test_admin_endpoints_are_disabled_without_api_keys(lake: Lake) -> None:
+    r = lake.client.delete("/v1/cache/GOOG")
+    assert r.status_code == 403
+    assert json.loads(r.get_data())["error"]["code"] == "admin_disabled"
 
 
 # ------------------------------------------------------------------ keys and the document

@@ -137,9 +137,16 @@ def test_weekly_bars_are_fresh_before_the_weekly_object_is_rebuilt(
     # the next run (docs/data-quality.md, "History never shrinks").
     writer.app.ingest.handle(IngestBatch("direct", "direct-b00000", ("MSFT",)))
     writer.app.ingest.handle(IngestBatch("direct-2", "direct-2-b00000", ("MSFT",)))
-    # The raw object changed; its finalize event waits on the bus: weekly/ is not rebuilt yet.
-    lagging = writer.app.read.bars("MSFT", "1wk").table
-    assert lagging["date"][-1].as_py().isoformat() == "2025-08-11"
+    # The raw object changed; its finalize event waits on the bus: weekly/ is not rebuilt yet,
+    # and no reader uses it (its source generation is behind the daily object's).
+    from barlake.core.layout import daily_name, period_name
+    from barlake.services.reconcile import source_generation
+
+    lagging = writer.app.derived.stat(period_name("MSFT", "1wk"))
+    daily = writer.app.raw.stat(daily_name("MSFT"))
+    assert daily is not None and source_generation(lagging) != daily.generation
+    cli_read = writer.app.read.bars("MSFT", "1wk").table
+    assert cli_read["date"][-1].as_py().isoformat() == "2025-08-25"
     fresh = answers(reader.api, [weekly])[weekly]
     assert [b["date"] for b in json.loads(fresh[1])["bars"]] == ["2025-08-18", "2025-08-25"]
 

@@ -259,7 +259,8 @@ def _check_payload(data: str, audit: bool = False) -> list[str]:
         request = IngestRequest.from_json(message)
     except BadMessage as exc:
         return [f"scheduler payload is refused by dispatch: {exc}"]
-    return [] if request.kind == "scheduled" else [f"scheduler sends kind {request.kind!r}"]
+    ok = request.kind == "scheduled" or (request.kind == "repair" and not request.symbols)
+    return [] if ok else [f"scheduler sends kind {request.kind!r}"]
 
 
 def _b64(payload: dict[str, Any]) -> str:

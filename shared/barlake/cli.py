@@ -6,6 +6,7 @@ Exit codes (documented in the README):
   2  bad input (a symbol, a date, a file, a setting) — one line on stderr says which
   3  the provider cannot be reached at all (no network): try `barlake demo`
   4  nothing stored under that name (show/status)
+  5  a stored object is corrupt (never shown): heal it with `barlake repair SYMBOL`
 """
 
 from __future__ import annotations
@@ -32,9 +33,11 @@ from barlake.config import App, ConfigError, Settings, build_app, run_embedded
 from barlake.core.schema import InvalidSymbolError, normalize_symbol
 from barlake.messages import IngestRequest
 from barlake.ports import RunStatus, SymbolOutcome
+from barlake.services.derived import CorruptObjectError
 from barlake.services.read import NotFoundError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_NOT_FOUND = 0, 1, 2, 3, 4
+EXIT_CORRUPT = 5
 PROVIDER_NAMES = {"yahoo": "Yahoo Finance"}
 
 app = typer.Typer(
@@ -128,7 +131,7 @@ def describe_restatement(kinds: Iterable[str], evidence: Mapping[str, Any]) -> s
 def outcome_detail(o: SymbolOutcome) -> str:
     if o.status == "failed":
         return f"{o.error_kind}: {o.error}"
-    parts = []
+    parts = [o.error] if o.error else []  # e.g. "written by an earlier attempt of this run"
     if o.restatement:
         parts.append(
             describe_restatement(o.restatement["kinds"], o.restatement.get("evidence", {}))
@@ -475,6 +478,8 @@ def show(
         result = app_.read.bars(sym, interval, first, last, adjust, limit)
     except NotFoundError as exc:
         fail(str(exc), EXIT_NOT_FOUND)
+    except CorruptObjectError as exc:
+        fail(f"corrupt object, not shown ({exc}); heal it: barlake repair {sym}", EXIT_CORRUPT)
     except ValueError as exc:
         fail(str(exc))
     table = Table(
@@ -513,20 +518,18 @@ def serve(
         fail(f"--port must be from 1 to 65535, got {port}")
     s = settings(lake)
     open_lake(s, existing=True)  # a missing lake or a bad setting: one line now, not per request
-    from barlake.api import function
-
     env = {**os.environ}
     if s.storage == "local":
         env["BARLAKE_LAKE_DIR"] = str(Path(s.lake_dir).resolve())
-    argv = [sys.executable, "-m", "functions_framework", "--source", function.__file__]
-    argv += ["--target", "api", "--signature-type", "http", "--host", host, "--port", str(port)]
+    # functions-framework's app and gunicorn, with request-line and header limits (serve.py)
+    argv = [sys.executable, "-m", "barlake.api.serve", "--host", host, "--port", str(port)]
     where = f"the lake at {s.lake_dir}" if s.storage == "local" else f"{s.storage} ({s.raw_bucket})"
     out.print(
         f"serving {where} on http://{host}:{port}/v1/… (OpenAPI: /openapi.json, "
         f"cache: {s.cache}); Ctrl-C stops"
     )
     sys.stdout.flush()
-    os.execve(sys.executable, argv, env)  # functions-framework takes over this process
+    os.execve(sys.executable, argv, env)  # gunicorn takes over this process
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -540,6 +543,7 @@ def main() -> None:
         err.print(f"barlake: error: BARLAKE_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
         sys.exit(EXIT_USAGE)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    os.umask(0o077)  # a lake (objects, state, stack logs) is private to its owner
     try:
         app()
     except KeyboardInterrupt:
@@ -553,6 +557,9 @@ app.add_typer(stack_app, name="stack")
 from barlake.cli_analytics import register as register_analytics  # noqa: E402
 
 register_analytics(app, sys.modules[__name__])  # barlake indicators, barlake analytics
+from barlake.cli_repair import repair  # noqa: E402  (its own module: crash healing)
+
+app.command()(repair)
 
 if __name__ == "__main__":
     main()

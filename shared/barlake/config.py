@@ -44,8 +44,9 @@ FUNCTIONS = ("dispatch", "ingest", "weekly", "profile", "api")
 _CLOUD = ("dispatch", "ingest", "weekly", "profile", "api")  # every function builds an App
 _LOCAL: tuple[str, ...] = ()  # embedded-only: no deployed function reads it
 # The cache: the api reads through it; the writers announce each new object generation to it
-# (so the api never serves a stale body). dispatch writes no object and never touches it.
-_CACHE = ("ingest", "weekly", "profile", "api")
+# (so the api never serves a stale body): ingest, weekly, profile, and dispatch, whose repair
+# sweep rebuilds derived outputs (barlake.services.reconcile).
+_CACHE = ("dispatch", "ingest", "weekly", "profile", "api")
 
 
 def _env(name: str, default: str, help_: str, used_by: tuple[str, ...] = _CLOUD) -> Any:
@@ -320,6 +321,9 @@ class App:
         self.weekly = WeeklyService(self.raw, self.derived)
         self.profile = ProfileService(self.raw, self.derived, self.state, self.clock)
         self.read = ReadService(self.raw, self.derived, self.state)
+        from barlake.services.reconcile import Reconciler
+
+        self.reconcile = Reconciler(self.raw, self.derived, self.weekly, self.profile)
 
     def observe(self, callback: Callable[[SymbolOutcome], None] | None) -> None:
         self.ingest.on_outcome = callback
@@ -498,4 +502,7 @@ def run_embedded(app: App, request: IngestRequest) -> RunStatus:
         raise TypeError("run_embedded needs the in-process bus (BARLAKE_EVENTS=inprocess)")
     app.bus.publish(app.settings.ingest_requests_topic, request.to_json())
     app.bus.drain()
-    return app.read.run(request.run_id or app.dispatch.run_id_for(request))
+    status = app.read.run(request.run_id or app.dispatch.run_id_for(request))
+    # Derived outputs an earlier, killed run left missing or behind (metadata only when none).
+    app.reconcile.reconcile([s for batch in status.run.batch_symbols for s in batch])
+    return status

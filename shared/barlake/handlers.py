@@ -35,7 +35,14 @@ def dispatch(app: App, data: Mapping[str, Any], published: datetime | None = Non
     """published: when the request was first sent (the same on every redelivery), which names
     a scheduled run; None (the in-process bus) means now."""
     try:
-        run = app.dispatch.handle(IngestRequest.from_json(data), published)
+        request = IngestRequest.from_json(data)
+        if request.kind == "repair":  # the scheduled sweep: derived outputs reconciled
+            from barlake.services.reconcile import SWEEP_LIMIT
+
+            report = app.reconcile.reconcile(list(request.symbols) or None, SWEEP_LIMIT)
+            log.info("repair sweep", extra={"fields": {"outcome": "repair", **report.to_json()}})
+            return "repair"
+        run = app.dispatch.handle(request, published)
     except (BadMessage, EmptyUniverseError) as exc:
         log.error("dispatch: dropping request: %s", exc)
         return None

@@ -22,7 +22,9 @@ INGEST_BATCHES = "ingest-batches"
 RAW_OBJECT_FINALIZED = "raw-object-finalized"
 DEAD_LETTER = "dead-letter"
 
-REQUEST_KINDS = ("scheduled", "backfill", "manual", "audit")
+# "audit": the deep audit (barlake.services.audit); "repair": the reconciliation sweep
+# (barlake.services.reconcile), no ingest.
+REQUEST_KINDS = ("scheduled", "backfill", "manual", "audit", "repair")
 
 
 class BadMessage(ValueError):
@@ -124,7 +126,7 @@ class IngestRequest:
             raise BadMessage(f"unknown request kind {kind!r}")
         start, end = _dates(data)
         run_id = _text(data, "run_id")
-        if run_id is None and kind != "scheduled":
+        if run_id is None and kind not in ("scheduled", "repair"):
             # Without an id a redelivered backfill would start a second run.
             raise BadMessage(f"a {kind} request needs a run_id")
         return cls(

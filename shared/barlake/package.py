@@ -35,8 +35,9 @@ FILE_MODE = 0o100644  # a regular file, rw-r--r--
 # Optional dependency groups (pyproject extras) each function installs. Every function wires
 # all three Google clients (barlake.config.build_app builds the whole App per instance).
 EXTRAS: dict[str, tuple[str, ...]] = {
-    "dispatch": ("gcp", "functions"),
-    # the others read the cache (api) or announce new generations to it (the writers)
+    # the others read the cache (api) or announce new generations to it (the writers; dispatch's
+    # repair sweep rebuilds derived outputs)
+    "dispatch": ("gcp", "functions", "cache"),
     "ingest": ("gcp", "functions", "cache"),
     "weekly": ("gcp", "functions", "cache"),
     "profile": ("gcp", "functions", "cache"),
@@ -50,7 +51,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
 # archive with nothing else importable and checks both ways: it runs, and every kept direct
 # dependency is imported (or needed by another kept package).
 PRUNE: dict[str, tuple[str, ...]] = {
-    "dispatch": ("typer", "rich", "yfinance", "exchange-calendars", "pandas"),
+    "dispatch": ("typer", "rich", "yfinance"),  # the repair sweep builds weekly bars, profiles
     "ingest": ("typer", "rich"),
     "weekly": ("typer", "rich", "yfinance"),
     "profile": ("typer", "rich", "yfinance"),

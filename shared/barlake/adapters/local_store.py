@@ -10,6 +10,12 @@ never a mix; temporaries live in `<bucket>/.barlake/tmp/`, out of every glob.
 Conditional writes hold an exclusive `flock` on a per-object lock file, so compare-and-swap is
 safe across threads and processes on one machine. Custom metadata is a JSON sidecar named after
 the generation, written before the publishing rename; stale sidecars are pruned after it.
+
+A writer killed mid-write leaves its temporary behind. Temporaries are named after their host
+and process (`<host>.<pid>.<random>`); opening the store removes those of this host whose
+process is gone, and any older than TMP_MAX_AGE_SECONDS (another host's, on a shared folder).
+Everything is created private to its owner (folders 0700, files 0600): a lake is nobody else's
+business, whatever the umask.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import fcntl
 import hashlib
 import json
 import os
+import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -28,9 +35,35 @@ from barlake.ports import ObjectInfo, PreconditionFailed, StoredObject
 
 FinalizeHook = Callable[[ObjectInfo, str], None]
 _INTERNAL = ".barlake"
+TMP_MAX_AGE_SECONDS = 3600  # no write takes this long: an older temporary is an orphan
+_DIR_MODE, _FILE_MODE = 0o700, 0o600
+
+
+def _private_dirs(path: Path) -> None:
+    """mkdir -p, each created folder 0700 (mkdir's own parents= ignores the mode)."""
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for folder in reversed(missing):
+        folder.mkdir(mode=_DIR_MODE, exist_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 class LocalObjectStore:
+    # A stat is a few microseconds: readers ask the folder for generations, never a cache
+    # (barlake.services.generations), so no write here can be read stale.
+    stat_is_cheap = True
+
     def __init__(
         self, root: str | Path, bucket: str, on_finalize: FinalizeHook | None = None
     ) -> None:
@@ -38,8 +71,27 @@ class LocalObjectStore:
         self.dir = Path(root) / bucket
         self._internal = self.dir / _INTERNAL
         for sub in ("tmp", "locks", "meta"):
-            (self._internal / sub).mkdir(parents=True, exist_ok=True)
+            _private_dirs(self._internal / sub)
         self._on_finalize = on_finalize
+        self._tmp_prefix = f"{socket.gethostname()}.{os.getpid()}."
+        self.removed_temporaries = self._sweep_temporaries()
+
+    def _sweep_temporaries(self) -> int:
+        """Remove the temporaries of writers that died mid-write; how many."""
+        host = socket.gethostname()
+        removed = 0
+        for tmp in (self._internal / "tmp").iterdir():
+            parts = tmp.name.split(".")
+            try:
+                age = time.time() - tmp.stat().st_mtime
+            except FileNotFoundError:
+                continue
+            same_host = len(parts) == 3 and parts[0] == host and parts[1].isdigit()
+            orphan = (same_host and not _alive(int(parts[1]))) or age > TMP_MAX_AGE_SECONDS
+            if orphan and not (same_host and int(parts[1]) == os.getpid()):
+                tmp.unlink(missing_ok=True)
+                removed += 1
+        return removed
 
     # -- paths
     def _path(self, name: str) -> Path:
@@ -60,7 +112,12 @@ class LocalObjectStore:
 
     @contextmanager
     def _locked(self, name: str) -> Iterator[None]:
-        with open(self._internal / "locks" / f"{self._digest(name)}.lock", "a+") as fh:
+        lock = os.open(
+            self._internal / "locks" / f"{self._digest(name)}.lock",
+            os.O_RDWR | os.O_CREAT,
+            _FILE_MODE,
+        )
+        with open(lock, "a+") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
                 yield
@@ -126,10 +183,11 @@ class LocalObjectStore:
             if if_generation_match is not None and current != if_generation_match:
                 raise PreconditionFailed(name, if_generation_match, current or None)
             generation = max(time.time_ns() // 1000, current + 1)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self._internal / "tmp" / f"{uuid.uuid4().hex}"
+            _private_dirs(path.parent)
+            tmp = self._internal / "tmp" / f"{self._tmp_prefix}{uuid.uuid4().hex}"
             try:
-                with open(tmp, "wb") as fh:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
+                with open(fd, "wb") as fh:
                     fh.write(data)
                     fh.flush()
                     os.fsync(fh.fileno())
@@ -140,7 +198,13 @@ class LocalObjectStore:
                         "which the local store uses as generations"
                     )
                 if metadata:
-                    self._meta_path(name, generation).write_text(json.dumps(dict(metadata)))
+                    meta = os.open(
+                        self._meta_path(name, generation),
+                        os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                        _FILE_MODE,
+                    )
+                    with open(meta, "w") as fh:
+                        fh.write(json.dumps(dict(metadata)))
                 os.replace(tmp, path)
             finally:
                 tmp.unlink(missing_ok=True)

@@ -9,6 +9,7 @@ redelivered message rewrites the same row instead of adding one.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -82,6 +83,8 @@ class SqliteStateStore:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            # Private to its owner (SQLite gives its -wal and -shm files the same mode).
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
         # isolation_level=None: we issue BEGIN ourselves where a read-modify-write needs it.
         self._db = sqlite3.connect(
             self.path, check_same_thread=False, timeout=30, isolation_level=None
@@ -89,6 +92,13 @@ class SqliteStateStore:
         self._lock = threading.Lock()
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
+            self._create_schema()
+
+    def _create_schema(self) -> None:
+        """Tables and version in one transaction holding the write lock: processes opening a
+        new lake together wait for each other, and none can see tables without a version."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             tables = self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
             if version != STATE_SCHEMA_VERSION and (version or tables):
@@ -96,8 +106,15 @@ class SqliteStateStore:
                     f"{self.path}: state schema version {version}, this barlake needs "
                     f"{STATE_SCHEMA_VERSION} (made by another version: start a new lake)"
                 )
-            self._db.executescript(_SCHEMA)
-            self._db.execute(f"PRAGMA user_version={STATE_SCHEMA_VERSION}")
+            if not version:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version={STATE_SCHEMA_VERSION}")
+        except BaseException:
+            self._db.rollback()
+            raise
+        self._db.commit()
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:

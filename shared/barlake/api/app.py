@@ -10,7 +10,8 @@ Rules every route follows:
 - a wrong method is a 405 with `Allow`; OPTIONS answers 204 with `Allow`; HEAD is GET without
   the body;
 - with BARLAKE_API_KEYS set, data and admin routes need `X-API-Key` (compared in constant time
-  against each key's SHA-256); `Authorization` stays free for Cloud Run's IAM token;
+  against each key's SHA-256); `Authorization` stays free for Cloud Run's IAM token; with no
+  keys, admin routes (DELETE /v1/cache) are disabled (403 admin_disabled);
 - data responses carry a strong ETag (the generation they were built from) and
   `Cache-Control: private, no-cache` (keep it, revalidate it: If-None-Match answers 304);
 - an unexpected exception is logged and answered 500 with a JSON body: that is a bug, and the
@@ -232,7 +233,8 @@ class ApiApp:
         p.query(environ.get("QUERY_STRING", ""), frozenset())
         checks = self.reads.health()
         down = any(checks[k]["status"] != "ok" for k in ("storage", "state"))
-        status = "down" if down else ("ok" if checks["cache"]["status"] == "ok" else "degraded")
+        healthy = checks["cache"]["status"] == "ok" and checks["lake"]["status"] == "ok"
+        status = "down" if down else ("ok" if healthy else "degraded")
         checks["cache"]["served"] = dict(self.served)
         checks["responses"] = dict(self.responses)  # this instance's, since it started
         from barlake.api.openapi import VERSION
@@ -287,8 +289,14 @@ class ApiApp:
         etag = self._batch_etag(found, q)
         if _matches(environ.get("HTTP_IF_NONE_MATCH"), etag):
             return self._not_modified(etag)
-        bodies = self.reads.bars_many([s for s, _ in found], q, [g for _, g in found])
-        built = [(s, b.generation) for (s, _), b in zip(found, bodies, strict=True)]
+        answers = self.reads.bars_many([s for s, _ in found], q, [g for _, g in found])
+        failed = {s: a for (s, _), a in zip(found, answers, strict=True) if isinstance(a, ApiError)}
+        bodies = [a for a in answers if not isinstance(a, ApiError)]
+        if not bodies:  # every symbol asked for is corrupt
+            raise next(iter(failed.values()))
+        built = [
+            (s, b.generation) for (s, _), b in zip(found, answers, strict=True) if s not in failed
+        ]
         if built != found:
             etag = self._batch_etag(built, q)
         misses = sum(b.tier == "miss" for b in bodies)
@@ -297,6 +305,10 @@ class ApiApp:
         data = [b.data for b in bodies]
         if q.format == "json":
             errors = [{"symbol": s, "status": 404, "message": f"no bars for {s}"} for s in missing]
+            errors += [
+                {"symbol": s, "status": e.status, "code": e.code, "message": e.message}
+                for s, e in failed.items()
+            ]
             body = render.batch_json(q.interval, q.adjust, data, errors)
         elif q.format == "csv":
             body = render.batch_csv(data)
@@ -305,6 +317,8 @@ class ApiApp:
         reply = self._data(body, q.format, etag, tier, f"bars_{q.interval}")
         if missing:
             reply.headers.append(("Barlake-Missing-Symbols", ",".join(missing)))
+        if failed:
+            reply.headers.append(("Barlake-Corrupt-Symbols", ",".join(failed)))
         return reply
 
     def _batch_etag(self, pairs: Sequence[tuple[str, int]], q: p.BarsQuery) -> str:
@@ -380,6 +394,12 @@ class ApiApp:
     # ------------------------------------------------------------------ admin
 
     def _forget(self, environ: Environ, raw_symbol: str) -> Reply:
+        if not self._key_digests:  # an admin action open to anyone who can reach the API: no
+            raise ApiError(
+                403,
+                "admin_disabled",
+                "admin endpoints need an API key; none is configured (BARLAKE_API_KEYS)",
+            )
         symbol = p.symbol(raw_symbol)
         p.query(environ.get("QUERY_STRING", ""), frozenset())
         dropped = self.reads.forget(symbol)

@@ -89,6 +89,31 @@ functions_framework.errorhandler(404)(_framework_error)
 functions_framework.errorhandler(405)(_framework_error)
 
 
+def _framework_crash(exc: Exception) -> tuple[bytes, int, list[tuple[str, str]]]:
+    """Whatever still escapes into Flask answers in JSON too, never Flask's HTML page."""
+    reply = error_reply(ApiError(500, "internal", "internal error; see the server logs"))
+    return reply.body, reply.status, reply.headers
+
+
+functions_framework.errorhandler(500)(_framework_crash)
+
+
+def unreadable_body(request: flask.Request) -> tuple[bytes, int, list[tuple[str, str]]] | None:
+    """A 400 JSON answer when the request's body cannot be read (a malformed chunked
+    encoding, a body cut short). functions-framework reads every body after the function
+    returns; read it first, so the error is ours to answer, and leave werkzeug's cache holding
+    an empty body so that the framework's read does not fail again (a 500 and a traceback)."""
+    try:
+        request.get_data()
+    except Exception as exc:
+        request._cached_data = b""  # werkzeug.Request's body cache (get_data(cache=True))
+        reply = error_reply(
+            ApiError(400, "bad_body", f"the request body cannot be read: {type(exc).__name__}")
+        )
+        return reply.body, 400, [*reply.headers, ("Connection", "close")]
+    return None
+
+
 @functions_framework.http
 def api(request: flask.Request) -> tuple[bytes, int, list[tuple[str, str]]]:
     try:
@@ -97,5 +122,8 @@ def api(request: flask.Request) -> tuple[bytes, int, list[tuple[str, str]]]:
         log.exception("the api cannot start")
         reply = error_reply(ApiError(500, "misconfigured", f"the api cannot start: {exc}"))
         return reply.body, reply.status, reply.headers
+    bad = unreadable_body(request)
+    if bad is not None:
+        return bad
     reply = app.handle(request.environ)
     return reply.body, reply.status, reply.headers

@@ -194,6 +194,16 @@ _HEALTH = {
                 "latency_ms": {"type": "number"},
             },
         },
+        "lake": {
+            "type": "object",
+            "description": "Daily objects that cannot be decoded (never served; `barlake "
+            "repair SYMBOL` heals them) and profiles not yet rebuilt.",
+            "properties": {
+                "status": {"enum": ["ok", "corrupt", "unknown"]},
+                "corrupt_objects": {"type": "object"},
+                "profiles_pending": {"type": "integer"},
+            },
+        },
     },
 }
 
@@ -243,6 +253,7 @@ _BATCH = {
                 "properties": {
                     "symbol": {"type": "string"},
                     "status": {"type": "integer"},
+                    "code": {"type": "string", "description": "corrupt_object (status 500)"},
                     "message": {"type": "string"},
                 },
             },
@@ -326,6 +337,7 @@ def build(api_keys: bool) -> dict[str, Any]:
         "304": _not_modified(),
         "400": _ref("responses", "BadRequest"),
         "404": _ref("responses", "NotFound"),
+        "500": _ref("responses", "CorruptObject"),
     }
     paths: dict[str, Any] = {
         "/": {
@@ -488,7 +500,8 @@ def build(api_keys: bool) -> dict[str, Any]:
                 "Forget a symbol's cached bodies (admin)",
                 "Drops every cached body and generation of the symbol's objects; the next "
                 "reads go to storage. Never needed for freshness (writes announce themselves); "
-                "useful after writing objects by hand.",
+                "useful after writing objects by hand. Needs an API key: with no "
+                "BARLAKE_API_KEYS configured it is disabled (403 admin_disabled).",
                 [symbol],
                 {
                     "200": {
@@ -505,6 +518,7 @@ def build(api_keys: bool) -> dict[str, Any]:
                         ),
                     },
                     "400": _ref("responses", "BadRequest"),
+                    "403": _error("Admin endpoints are disabled: no API keys are configured."),
                     "404": _ref("responses", "NotFound"),
                 },
                 keyed=api_keys,
@@ -532,6 +546,10 @@ def build(api_keys: bool) -> dict[str, Any]:
         "responses": {
             "BadRequest": _error("An input is not valid; the message names it."),
             "NotFound": _error("Nothing stored under that name."),
+            "CorruptObject": _error(
+                "code corrupt_object: the stored object cannot be decoded and is not served "
+                "(reported by /v1/health and the profile; `barlake repair SYMBOL` heals it)."
+            ),
             "Unauthorized": _error("Missing or unknown X-API-Key."),
         },
     }

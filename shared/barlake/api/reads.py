@@ -29,12 +29,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from barlake.api import render
-from barlake.api.params import BarsQuery
+from barlake.api.params import ApiError, BarsQuery
 from barlake.core.adjust import adjust as adjust_bars
 from barlake.core.codec import decode_daily, decode_periods
 from barlake.core.layout import DERIVED_PREFIXES, period_name, profile_name
 from barlake.core.layout import daily_name as _daily_name
-from barlake.ports import Cache, ObjectStore, RunStatus, StateStore
+from barlake.ports import Cache, ObjectStore, RunStatus, StateStore, StoredObject
 from barlake.services.generations import (
     KEY_PREFIX,
     Generations,
@@ -81,6 +81,9 @@ class CachedReads:
         self.state = state
         self.cache = cache
         self.generations = Generations(cache)
+        # Daily objects this instance found undecodable: name → (generation, error), for
+        # /v1/health until a good generation replaces them.
+        self.corrupt_seen: dict[str, tuple[int, str]] = {}
         self._tiered: Callable[[str], tuple[bytes | None, str]] | None = getattr(
             cache, "get_tiered", None
         )
@@ -114,20 +117,24 @@ class CachedReads:
 
     def bars_many(
         self, symbols: Sequence[str], q: BarsQuery, generations: Sequence[int]
-    ) -> list[Body]:
-        """Bodies of several symbols: their cache lookups in one round trip."""
+    ) -> list[Body | ApiError]:
+        """Bodies of several symbols (an ApiError for a symbol whose object is corrupt):
+        their cache lookups in one round trip."""
         names = [daily_name(s) for s in symbols]
         keys = [
             value_key(self.raw.bucket, n, g, self._variant(q))
             for n, g in zip(names, generations, strict=True)
         ]
         found = self.cache.get_many(keys)
-        out: list[Body] = []
+        out: list[Body | ApiError] = []
         for symbol, generation, data in zip(symbols, generations, found, strict=True):
             if data is not None:
                 out.append(Body(data, generation, "cache"))
-            else:
+                continue
+            try:
                 out.append(self.bars(symbol, q, generation))
+            except ApiError as exc:  # a corrupt object fails its symbol, not the batch
+                out.append(exc)
         return out
 
     @staticmethod
@@ -147,9 +154,9 @@ class CachedReads:
         if obj is None:
             raise NotFoundError(f"no bars for {symbol}")
         built_from = obj.info.generation
+        bars, actions = self._decode(obj)  # checked even when served as is: never corrupt
         if q.interval == "1d" and q.adjust == "split" and q.whole and q.format == "parquet":
             return obj.data, built_from  # the stored object is that very body
-        bars, actions = decode_daily(obj.data)
         bars = adjust_bars(bars, actions, q.adjust)
         if q.interval != "1d":
             from barlake.core.aggregate import aggregate
@@ -158,6 +165,23 @@ class CachedReads:
             last = bars.column("date")[-1].as_py() if bars.num_rows else None
             bars = aggregate(bars, q.interval, complete_through(symbol, last) if last else None)
         return self._render(symbol, q, _window(bars, q), actions, built_from), built_from
+
+    def _decode(self, obj: StoredObject) -> tuple[pa.Table, pa.Table]:
+        """The daily object's bars and actions; a 500 `corrupt_object` when it cannot be
+        decoded (remembered for /v1/health; `barlake repair SYMBOL` heals it)."""
+        try:
+            found = decode_daily(obj.data)
+        except (ValueError, KeyError, TypeError, OSError) as exc:
+            error = f"{type(exc).__name__}: {str(exc)[:200]}"
+            self.corrupt_seen[obj.info.name] = (obj.info.generation, error)
+            raise ApiError(
+                500,
+                "corrupt_object",
+                f"the stored object {obj.info.name} (generation {obj.info.generation}) cannot "
+                f"be decoded; it is not served (operators: barlake repair)",
+            ) from exc
+        self.corrupt_seen.pop(obj.info.name, None)
+        return found
 
     @staticmethod
     def _render(
@@ -199,10 +223,12 @@ class CachedReads:
             except ValueError:
                 pass
         from barlake.core.profile import build_inventory
+        from barlake.services.inventory import lake_profiles, lake_totals
 
-        profiles = self.state.list_profiles()
-        entries = sorted((_inventory_entry(p) for p in profiles), key=lambda e: e["symbol"])
-        inventory = {"totals": build_inventory(profiles), "symbols": entries}
+        profiles = lake_profiles(self.raw, self.state)  # counted from the daily objects
+        entries = [_inventory_entry(p) for p in profiles]
+        totals = {**build_inventory(profiles), **lake_totals(profiles)}
+        inventory = {"totals": totals, "symbols": entries}
         body = json.dumps(inventory, separators=(",", ":"), default=str).encode()
         self.cache.set(INVENTORY_KEY, body, INVENTORY_TTL_SECONDS)
         return inventory, "miss"
@@ -243,7 +269,26 @@ class CachedReads:
         else:
             cache.update(status="ok", latency_ms=0.0)
         checks["cache"] = cache
+        checks["lake"] = self._lake_health()
         return checks
+
+    def _lake_health(self) -> dict[str, Any]:
+        """Corrupt daily objects: the profiles' marks (the inventory, cached 60 s) and what
+        this instance has just failed to decode."""
+        corrupt = {n: {"generation": g, "error": e} for n, (g, e) in self.corrupt_seen.items()}
+        out: dict[str, Any] = {"status": "ok"}
+        try:
+            inventory, _ = self.inventory()
+        except Exception as exc:
+            out.update(status="unknown", error=type(exc).__name__)
+        else:
+            totals = inventory["totals"]
+            for symbol in totals.get("corrupt_symbols", []):
+                corrupt.setdefault(daily_name(symbol), {"generation": None, "error": "profile"})
+            out["profiles_pending"] = totals.get("profiles_pending", 0)
+        if corrupt:
+            out.update(status="corrupt", corrupt_objects=dict(sorted(corrupt.items())))
+        return out
 
 
 def _timed(call: Callable[[], object]) -> dict[str, Any]:
@@ -273,6 +318,8 @@ def _inventory_entry(p: dict[str, Any] | Any) -> dict[str, Any]:
         "verified_at": p.get("verified_at"),
         "pending_revisions": int(p.get("pending_revision_count") or 0),
         "unadjusted_splits": len(p.get("unadjusted_splits") or ()),
+        "corrupt": bool(p.get("corrupt")),
+        "profile_pending": bool(p.get("profile_pending")),
     }
 
 

@@ -39,10 +39,13 @@ class CorruptObjectError(ValueError):
     """The daily object cannot be decoded: permanent (a rebuild would fail the same way)."""
 
 
-def _decoded(name: str, decode: Callable[[bytes], Any], data: bytes) -> Any:
+def decoded(name: str, decode: Callable[[bytes], Any], data: bytes) -> Any:
+    """decode(data), or CorruptObjectError naming the object: every reader of a stored object
+    (ingest, the builders, reads, repair) tells a corrupt object from other errors the same way."""
     try:
         return decode(data)
-    except (ValueError, KeyError, TypeError) as exc:  # Arrow/Parquet/JSON errors on bad bytes
+    # Arrow/Parquet/JSON errors on bad bytes; OSError: a corrupt compressed page
+    except (ValueError, KeyError, TypeError, OSError) as exc:
         raise CorruptObjectError(f"{name}: {type(exc).__name__}: {exc}") from exc
 
 
@@ -127,7 +130,7 @@ class WeeklyService:
         if found is None:
             return "stale"
         _, obj = found
-        bars = _decoded(event.name, decode_bars, obj.data)  # the actions are not needed here
+        bars = decoded(event.name, decode_bars, obj.data)  # the actions are not needed here
         if bars.num_rows == 0:
             return "empty"
         through = complete_through(symbol, bars.column("date")[-1].as_py())
@@ -165,7 +168,11 @@ class ProfileService:
         if found is None:
             return "stale"
         _, obj = found
-        bars, actions = _decoded(event.name, decode_daily, obj.data)
+        try:
+            bars, actions = decoded(event.name, decode_daily, obj.data)
+        except CorruptObjectError as exc:
+            self.mark_corrupt(symbol, obj.info.generation, str(exc))
+            raise
         restatements = self.state.restatements(symbol)
         last = restatements[-1] if restatements else None
         profile = build_profile(
@@ -197,6 +204,32 @@ class ProfileService:
             self.derived, name, body, obj.info.generation, "application/json", current
         )
         return "built" if written else "duplicate"
+
+    def mark_corrupt(self, symbol: str, generation: int, error: str) -> None:
+        """Say so in the profile (state record and object): a daily object that cannot be
+        decoded is reported by the profile, /v1/symbols and /v1/health until it is repaired.
+        Built "from" that generation, so the next good generation replaces it."""
+        profile = corrupt_profile(symbol, generation, error, self.clock())
+        self.state.put_profile(symbol, profile)
+        name = profile_name(symbol)
+        body = json.dumps(profile, sort_keys=True, default=str).encode()
+        _write_if_newer(
+            self.derived, name, body, generation, "application/json", self.derived.stat(name)
+        )
+
+
+def corrupt_profile(symbol: str, generation: int, error: str, now: datetime) -> dict[str, Any]:
+    return {
+        "symbol": symbol,
+        "generation": generation,
+        "as_of": now.date().isoformat(),
+        "corrupt": {
+            "generation": generation,
+            "error": error[:500],
+            "detected_at": now.isoformat(),
+            "repair": f"barlake repair {symbol}",
+        },
+    }
 
 
 def _audit_json(state: StateStore, symbol: str) -> dict[str, Any] | None:

@@ -9,10 +9,15 @@ a cached value can never be stale by itself; the only question is which generati
   `advance` only moves forward, so a reader announcing what it just read can never hide a
   newer write, nor can two writers announcing out of order.
 - A process-local cache (memory) or none cannot hear other processes' writes: readers always
-  ask storage (a local stat costs microseconds).
-The generation keys carry a TTL (GENERATION_TTL_SECONDS) only as a safety net: a write whose
-announcement failed (cache down at that moment) or a write from outside barlake is seen at the
-latest that much later.
+  ask storage.
+- A store whose stat is cheaper than a cache round trip (the local folder: microseconds) is
+  always asked, whatever the cache: a writer configured with another cache (`barlake run` on
+  the default memory cache beside `barlake serve` on Redis) announces nothing, and a local
+  lake's reads must still never be stale.
+The generation keys carry a TTL (GENERATION_TTL_SECONDS) only as a safety net, for remote
+storage: a write whose announcement failed (cache down at that moment), or a write by a
+process not configured with this shared cache or from outside barlake, is seen at the latest
+that much later.
 """
 
 from __future__ import annotations
@@ -98,6 +103,11 @@ def announcing(store: ObjectStore, cache: Cache) -> ObjectStore:
     return AnnouncingStore(store, cache) if cache.shared else store
 
 
+def stat_is_cheap(store: ObjectStore) -> bool:
+    """Storage answers "which generation" faster than a cache would (a local folder)."""
+    return bool(getattr(store, "stat_is_cheap", False))
+
+
 class Generations:
     """Current generations of objects, from the shared cache when it knows them."""
 
@@ -107,7 +117,7 @@ class Generations:
 
     def current(self, store: ObjectStore, names: Sequence[str]) -> list[int | None]:
         """Each object's current generation, or None when it does not exist."""
-        if not self.cache.shared:
+        if not self.cache.shared or stat_is_cheap(store):
             return self._stat_many(store, names)
         keys = [generation_key(store.bucket, n) for n in names]
         found = self.cache.generations(keys)
@@ -136,7 +146,7 @@ class Generations:
         Newer: announce it (a write whose announcement has not landed). Older: the cache's
         generation names nothing that exists (garbage, or a deleted object): forget it.
         """
-        if not self.cache.shared or generation == expected:
+        if not self.cache.shared or stat_is_cheap(store) or generation == expected:
             return
         key = generation_key(store.bucket, name)
         if expected is not None and generation < expected:

@@ -73,6 +73,7 @@ from barlake.ports import (
     TransientError,
 )
 from barlake.services.audit import annotate_profile
+from barlake.services.derived import CorruptObjectError, decoded
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ class Stored:
     generation: int
     bars: pa.Table
     actions: pa.Table
+    run_id: str | None = None  # the run that wrote this generation (object metadata)
 
 
 def utc_now() -> datetime:
@@ -113,8 +115,10 @@ class IngestService:
         obj = self.raw.read(daily_name(symbol))
         if obj is None:
             return None
-        bars, actions = decode_daily(obj.data)
-        return Stored(obj.info.generation, bars, actions)
+        # Corrupt: never merged into nor overwritten (the symbol fails as `corrupt`; heal it
+        # with `barlake repair SYMBOL`, barlake.services.repair).
+        bars, actions = decoded(obj.info.name, decode_daily, obj.data)
+        return Stored(obj.info.generation, bars, actions, obj.info.metadata.get("run_id"))
 
     # ------------------------------------------------------------------ the batch
     def handle(self, batch: IngestBatch) -> BatchRecord:
@@ -184,8 +188,9 @@ class IngestService:
             # Deterministic: a corrupt stored object (Arrow's errors are ValueErrors), a window
             # outside the calendar. Retrying cannot help: record it and move on.
             log.exception("%s: failed while %s", symbol, step)
+            kind = "corrupt" if isinstance(exc, CorruptObjectError) else "invalid"
             outcomes[symbol] = SymbolOutcome(
-                symbol, "failed", error_kind="invalid", error=f"{step}: {type(exc).__name__}: {exc}"
+                symbol, "failed", error_kind=kind, error=f"{step}: {type(exc).__name__}: {exc}"
             )
         except Exception as exc:
             # A lost race, a full disk, a locked database, a storage 5xx: retryable, and the
@@ -357,6 +362,17 @@ class IngestService:
             if plan.full_checked is not None or (plan.audit and plan.audit.pending):
                 self._record_audit(plan.audit_record(symbol, now, run_id))
             if base is not None and bars_equal(bars, base_bars) and actions.equals(base_actions):
+                if base.run_id == run_id:  # an earlier attempt of this batch wrote it, then died
+                    return SymbolOutcome(
+                        symbol,
+                        "restated" if restatement is not None else "ok",
+                        rows_written=bars.num_rows,
+                        rows_quarantined=len(quarantined),
+                        provisional_skipped=provisional,
+                        generation=base.generation,
+                        error="written by an earlier attempt of this run",
+                        restatement=restatement.to_dict() if restatement else None,
+                    )
                 return SymbolOutcome(
                     symbol,
                     "unchanged",

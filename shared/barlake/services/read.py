@@ -21,7 +21,8 @@ from barlake.core.layout import daily_name, period_name
 from barlake.core.profile import build_inventory
 from barlake.core.schema import normalize_symbol
 from barlake.ports import ObjectStore, RunStatus, StateStore
-from barlake.services.derived import complete_through
+from barlake.services.derived import complete_through, decoded
+from barlake.services.inventory import lake_profiles, lake_totals
 
 INTERVALS = ("1d", "1wk", "1mo")
 
@@ -69,17 +70,23 @@ class ReadService:
         if start and end and start > end:
             raise ValueError(f"start {start} is after end {end}")
         if interval != "1d" and adjust == "split":
+            # Only a derived object built from the current daily generation is used: after a
+            # crash (or a corrupt daily object) it may be a generation behind.
             obj = self.derived.read(period_name(symbol, interval))
-            if obj is None:
-                raise NotFoundError(f"no {interval} bars for {symbol}")
-            table = decode_periods(obj.data)
-            return BarsResult(
-                symbol, interval, _window(table, start, end, limit), obj.info.generation
-            )
+            daily = self.raw.stat(daily_name(symbol))
+            if (
+                obj is not None
+                and daily is not None
+                and (obj.info.metadata.get("source_generation") == str(daily.generation))
+            ):
+                table = decode_periods(obj.data)
+                return BarsResult(
+                    symbol, interval, _window(table, start, end, limit), obj.info.generation
+                )
         obj = self.raw.read(daily_name(symbol))
         if obj is None:
             raise NotFoundError(f"no bars for {symbol}")
-        bars, actions = decode_daily(obj.data)
+        bars, actions = decoded(obj.info.name, decode_daily, obj.data)
         bars = adjust_bars(bars, actions, adjust)
         if interval != "1d":
             last = bars.column("date")[-1].as_py() if bars.num_rows else None
@@ -90,7 +97,7 @@ class ReadService:
         obj = self.raw.read(daily_name(normalize_symbol(symbol)))
         if obj is None:
             raise NotFoundError(f"no bars for {symbol}")
-        return decode_daily(obj.data)[1]
+        return decoded(obj.info.name, decode_daily, obj.data)[1]
 
     def profile(self, symbol: str) -> dict[str, Any]:
         found = self.state.get_profile(normalize_symbol(symbol))
@@ -99,7 +106,8 @@ class ReadService:
         return dict(found)
 
     def inventory(self) -> dict[str, Any]:
-        return build_inventory(self.state.list_profiles())
+        entries = lake_profiles(self.raw, self.state)  # counted from the daily objects
+        return {**build_inventory(entries), **lake_totals(entries)}
 
     def run(self, run_id: str | None = None) -> RunStatus:
         status = self.state.get_run(run_id) if run_id else self.state.latest_run()
