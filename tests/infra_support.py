@@ -120,18 +120,17 @@ def chain(tmp: Path) -> dict[str, list[dict[str, Any]]]:
     # The scheduled audit tick: ingest dispatches the day's slice (AAPL) as an audit run.
     for batch in run("ingest", {"version": 1, "kind": "audit"}, day2, rec2)["published"]:
         run("ingest", batch, day2, rec2)
-    # MSFT built as recorded on day 2, then restated on day 3 with its finalize events lost
-    rec3, day3 = str(DEMO / "3-recorded-2025-08-25"), "2025-08-26T12:00:00+00:00"
-    for run_id, clock, rec in (("probe-3", day2, rec2), ("probe-4", day3, rec3)):
+    # MSFT built as recorded on day 1, then updated on day 2 with its finalize events lost
+    for run_id, clock, rec in (("probe-3", day1, rec1), ("probe-4", day2, rec2)):
         request = {"version": 1, "kind": "backfill", "run_id": run_id, "symbols": ["MSFT"]}
         for batch in run("dispatch", request, clock, rec)["published"]:
             for event in run("ingest", batch, clock, rec)["published"]:
                 if run_id == "probe-3":
                     run("weekly", event, clock, rec)
                     run("profile", event, clock, rec)
-    swept = run("dispatch", {"version": 1, "kind": "repair"}, day3, rec3)
+    swept = run("dispatch", {"version": 1, "kind": "repair"}, day2, rec2)
     assert swept["result"] == "repair", swept
-    run("api", {"symbol": "AAPL", "run_id": "probe-2"}, day3, rec3)
+    run("api", {"symbol": "AAPL", "run_id": "probe-2"}, day2, rec2)
     return reports
 
 

@@ -81,7 +81,9 @@ def test_a_derived_output_behind_its_daily_object_is_rebuilt(tmp_path: Path) -> 
     lake_dir = tmp_path / "lake"
     lk = open_lake(lake_dir, stages()[0])
     lk.ingest()
-    crashed_after_daily_writes(lake_dir, "MSFT", stage=stages()[-1])
+    # (the 2025-08-15 recording: MSFT's third one starts later than the lake, which the history
+    # rules hold back as suspect on first sight — docs/data-quality.md)
+    crashed_after_daily_writes(lake_dir, "MSFT", stage=stages()[1])
     lk = open_lake(lake_dir)
     assert not derived_in_step(lk, "MSFT") and derived_in_step(lk, "AAPL")
     _, drift = lk.app.reconcile.drift(None)
