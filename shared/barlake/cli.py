@@ -32,10 +32,10 @@ from barlake.config import App, ConfigError, Settings, build_app, run_embedded
 from barlake.core.schema import InvalidSymbolError, normalize_symbol
 from barlake.messages import IngestRequest
 from barlake.ports import RunStatus, SymbolOutcome
+from barlake.providers import PROVIDER_NAMES
 from barlake.services.read import NotFoundError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_NOT_FOUND = 0, 1, 2, 3, 4
-PROVIDER_NAMES = {"yahoo": "Yahoo Finance"}
 
 app = typer.Typer(
     add_completion=False,
@@ -214,7 +214,10 @@ def run(
         str | None, typer.Option(help="First date for new symbols (YYYY-MM-DD).")
     ] = None,
     end: Annotated[str | None, typer.Option(help="Last date (YYYY-MM-DD); default: today.")] = None,
-    source: Annotated[str | None, typer.Option(help="yahoo (default) or replay:DIR")] = None,
+    source: Annotated[
+        str | None,
+        typer.Option(help="yahoo (default), tiingo, alphavantage, polygon or replay:DIR"),
+    ] = None,
     full: Annotated[
         bool, typer.Option(help="Refetch full history instead of the incremental tail.")
     ] = False,
