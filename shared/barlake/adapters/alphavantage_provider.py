@@ -32,6 +32,7 @@ Symbols: ^indices and =X currencies are not served. Exchange suffixes map to Alp
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -61,6 +62,7 @@ SUFFIXES = {
     "SZ": "SHZ",
 }
 _EASTERN = ZoneInfo("America/New_York")
+_ECHOED_KEY = re.compile(r"(API key as )\S+")
 
 
 def alphavantage_symbol(symbol: str) -> str | ProviderError:
@@ -79,8 +81,7 @@ def alphavantage_symbol(symbol: str) -> str | ProviderError:
 
 def _redact(text: str) -> str:
     """An error text without the key some bodies echo ("We have detected your API key as …")."""
-    head, sep, _ = text.partition("API key as")
-    return f"{head}{sep} …" if sep else text
+    return _ECHOED_KEY.sub(r"\1…", text)
 
 
 def classify_body(body: Any) -> ProviderError | None:
