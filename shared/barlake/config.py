@@ -286,6 +286,7 @@ class LazyProvider:
         self.spec = spec
         self.settings = settings
         self.name = "replay" if spec.startswith("replay:") else spec
+        self.primary = "replay" if spec.startswith("replay:") else spec.split(",")[0].strip()
         self._provider: Provider | None = None
 
     def fetch(

@@ -331,6 +331,7 @@ class FetchResult:
     actions: pa.Table | None = None
     as_of: datetime | None = None
     error: ProviderError | None = None
+    source: str | None = None  # the provider that answered (a chain's fallback); None: `name`
 
 
 @runtime_checkable

@@ -22,7 +22,13 @@ PROVIDER_NAMES = {
 
 
 def spec_error(spec: str) -> str | None:
-    """Why `spec` is not a valid BARLAKE_PROVIDER, or None."""
+    """Why `spec` is not a valid BARLAKE_PROVIDER, or None. A comma-separated list is a chain
+    (first = primary, then the fallbacks in order), each name at most once."""
+    if "," in spec:
+        names = [n.strip() for n in spec.split(",")]
+        if len(set(names)) != len(names):
+            return f"BARLAKE_PROVIDER names a provider twice: {spec!r}"
+        return next((e for e in map(spec_error, names) if e), None)
     if spec in PROVIDER_NAMES or (spec.startswith("replay:") and len(spec) > len("replay:")):
         return None
     return (
@@ -32,6 +38,10 @@ def spec_error(spec: str) -> str | None:
 
 def build_provider(spec: str, settings: Any = None, pacer: Pacer | None = None) -> Provider:
     """The adapter a spec names; keys and base URLs come from `settings` (config.Settings)."""
+    if "," in spec:
+        from barlake.adapters.chain_provider import ChainProvider
+
+        return ChainProvider([build_provider(n.strip(), settings, pacer) for n in spec.split(",")])
     if spec.startswith("replay:"):
         from barlake.adapters.replay_provider import ReplayProvider
 

@@ -22,14 +22,15 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from barlake.core.calendar import calendar_for
-from barlake.core.codec import decode_daily, encode_daily
+from barlake.core.codec import decode_daily, decode_provenance, encode_daily
 from barlake.core.layout import daily_name
 from barlake.core.merge import (
     Restatement,
@@ -39,6 +40,7 @@ from barlake.core.merge import (
     merge_bars,
     replace_history,
 )
+from barlake.core.provenance import align, fallback_dates, fallback_differences, stamped
 from barlake.core.schema import SCHEMA_VERSION, empty_actions, empty_bars
 from barlake.core.validate import Validated, validate
 from barlake.messages import IngestBatch
@@ -74,6 +76,7 @@ class Stored:
     generation: int
     bars: pa.Table
     actions: pa.Table
+    provenance: pa.Table | None = None  # per row: source provider, fetched at
 
 
 def utc_now() -> datetime:
@@ -97,7 +100,7 @@ class IngestService:
         if obj is None:
             return None
         bars, actions = decode_daily(obj.data)
-        return Stored(obj.info.generation, bars, actions)
+        return Stored(obj.info.generation, bars, actions, decode_provenance(obj.data))
 
     # ------------------------------------------------------------------ the batch
     def handle(self, batch: IngestBatch) -> BatchRecord:
@@ -193,7 +196,20 @@ class IngestService:
         else:
             start = overlap if wanted is None else min(wanted, overlap)
         end = batch.end if batch.end is not None and batch.end > last else None
+        provisional = self._fallback_dates(stored)
+        if start is not None and provisional:  # a fallback's rows wait for the primary's
+            start = min(start, provisional[0])
         return start, end
+
+    @property
+    def primary(self) -> str:
+        """The provider whose rows are final (the first of a chain)."""
+        return str(getattr(self.provider, "primary", self.provider.name))
+
+    def _fallback_dates(self, stored: Stored | None) -> list[date]:
+        if stored is None or stored.provenance is None:
+            return []
+        return fallback_dates(stored.provenance, self.primary)
 
     def _history_start(self, stored: Stored | None, batch: IngestBatch) -> date | None:
         """Where a full refetch after a restatement starts: the first stored day (or the
@@ -243,9 +259,23 @@ class IngestService:
     ) -> _Plan:
         checked = self._validate(symbol, result, now)
         restatement = None
+        replaced: list[dict[str, Any]] = []
         if checked is not None and stored is not None and stored.bars.num_rows:
-            restatement = classify_overlap(stored.bars, checked.good)
-        return _Plan(result, checked, restatement)
+            provisional = self._fallback_dates(stored)
+            if (result.source or self.provider.name) != self.primary:
+                # A fallback's rows never restate the primary's: they only add days.
+                keep = pc.invert(pc.is_in(checked.good["date"], _final_dates(stored, provisional)))
+                checked = replace(checked, good=checked.good.filter(keep))
+            elif provisional:
+                # The primary replaces a fallback's provisional rows: not a restatement, but
+                # their differences beyond tolerance are kept as evidence.
+                replaced = fallback_differences(stored.bars, checked.good, provisional)
+                dates = pa.array(provisional, pa.date32())
+                final = stored.bars.filter(pc.invert(pc.is_in(stored.bars["date"], dates)))
+                restatement = classify_overlap(final, checked.good) if final.num_rows else None
+            else:
+                restatement = classify_overlap(stored.bars, checked.good)
+        return _Plan(result, checked, restatement, fallback_replaced=replaced)
 
     # ------------------------------------------------------------------ the write
     def _commit(
@@ -264,6 +294,16 @@ class IngestService:
                 ]
             )
         restatement = plan.restatement
+        if plan.fallback_replaced:
+            self.state.record_restatement(
+                RestatementRecord(
+                    symbol,
+                    now,
+                    ("fallback_replaced",),
+                    {"primary": self.primary, "differences": plan.fallback_replaced},
+                    run_id,
+                )
+            )
         if restatement is not None:
             # Recorded before the write: if we die after writing, the redelivery finds the
             # object already healed and would otherwise never say why it changed.
@@ -286,7 +326,17 @@ class IngestService:
             base_bars = base.bars if base else empty_bars()
             base_actions = base.actions if base else empty_actions()
             bars, actions = plan.apply(base_bars, base_actions)
-            if base is not None and bars_equal(bars, base_bars) and actions.equals(base_actions):
+            source = plan.result.source or self.provider.name
+            provenance = align(
+                bars, stamped(plan.written(), source, now), base.provenance if base else None
+            )
+            if (
+                base is not None
+                and bars_equal(bars, base_bars)
+                and actions.equals(base_actions)
+                and base.provenance is not None
+                and provenance.column("source").equals(base.provenance.column("source"))
+            ):
                 return SymbolOutcome(
                     symbol,
                     "unchanged",
@@ -307,7 +357,7 @@ class IngestService:
             try:
                 info = self.raw.write(
                     name,
-                    encode_daily(bars, actions),
+                    encode_daily(bars, actions, provenance),
                     if_generation_match=base.generation if base else 0,
                     metadata=_object_metadata(bars, self.provider.name, run_id),
                 )
@@ -356,6 +406,14 @@ class _Plan:
     restatement: Restatement | None
     full: FetchResult | None = None
     full_checked: Validated | None = None
+    fallback_replaced: list[dict[str, Any]] = field(default_factory=list)
+
+    def written(self) -> pa.Table:
+        """The rows this plan writes (their provenance is this fetch's)."""
+        if self.full_checked is not None and self.full is not None:
+            return self.full_checked.good
+        assert self.checked is not None
+        return self.checked.good
 
     def attach_full_history(self, full: FetchResult, checked: Validated | None) -> None:
         self.full, self.full_checked = full, checked
@@ -404,6 +462,14 @@ class _Plan:
             merge_bars(bars, self.checked.good),
             merge_actions(actions, self.result.actions or empty_actions()),
         )
+
+
+def _final_dates(stored: Stored, provisional: list[date]) -> pa.Array:
+    """Stored dates whose rows are final (not a fallback's provisional rows)."""
+    dates = stored.bars.column("date")
+    if not provisional:
+        return dates
+    return pc.filter(dates, pc.invert(pc.is_in(dates, pa.array(provisional, pa.date32()))))
 
 
 def _row_key(row: dict[str, Any]) -> str:
