@@ -14,11 +14,13 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from werkzeug.test import Client
 
 from barlake.adapters.chain_provider import ChainProvider
 from barlake.adapters.tiingo_provider import TiingoProvider
 from barlake.adapters.yahoo_chart import load_chart
 from barlake.adapters.yfinance_provider import YFinanceProvider
+from barlake.api.app import build_api
 from barlake.config import Settings, build_embedded, run_embedded
 from barlake.core.codec import decode_daily, decode_provenance
 from barlake.core.layout import daily_name
@@ -101,6 +103,14 @@ def test_yahoo_block_served_by_tiingo_then_healed_to_yahoo(tmp_path: Path) -> No
         assert moved["close"] == yahoo_moved["close"] * 1.01
         assert actions.equals(recording.actions)
 
+        api = Client(build_api(app=app))
+        reply = api.get("/v1/provenance/AAPL")
+        assert reply.status_code == 200
+        (run,) = reply.get_json()["runs"]
+        assert run["source"] == "tiingo" and run["rows"] == bars.num_rows
+        assert run["first"] == "2020-08-31" and run["fetched_from"] == "2026-11-21T12:00:00Z"
+        assert app.read.provenance("AAPL") == reply.get_json()["runs"]
+
         yahoo.record("AAPL", AAPL)  # Yahoo answers again
         second = run_embedded(app, IngestRequest(kind="manual", run_id="r2", symbols=("AAPL",)))
         server_requests = len(server.seen)
@@ -114,6 +124,9 @@ def test_yahoo_block_served_by_tiingo_then_healed_to_yahoo(tmp_path: Path) -> No
     # The window went back to the first provisional row, past the usual 5-session overlap.
     starts = [int(p["period1"]) for _, p in yahoo.chart_log if "period1" in p]
     assert datetime.fromtimestamp(min(starts), UTC).date() == date(2020, 8, 31)
+    (run,) = Client(build_api(app=app)).get("/v1/provenance/AAPL").get_json()["runs"]
+    assert run["source"] == "yahoo"
+    assert Client(build_api(app=app)).get("/v1/provenance/NOPE").status_code == 404
     (record,) = app.state.restatements("AAPL")
     assert record.kinds == ("fallback_replaced",)
     (diff,) = record.evidence["differences"]

@@ -18,7 +18,7 @@ import pytest
 
 from barlake.adapters.provider_http import FREE_LIMITS, LocalPacer
 from barlake.adapters.tiingo_provider import TiingoProvider
-from barlake.core.codec import decode_daily
+from barlake.core.codec import decode_daily, decode_provenance
 from barlake.ports import ErrorKind
 from provider_server import FIXTURES, Answer, file_answer, html_answer, json_answer, serve
 
@@ -212,6 +212,17 @@ def test_cli_run_source_tiingo_stores_the_recording(tmp_path: Path) -> None:
         for r in rows
     ]
     assert actions.num_rows == 0
+    assert set(decode_provenance(stored.read_bytes()).column("source").to_pylist()) == {"tiingo"}
+    shown = subprocess.run(
+        [sys.executable, "-m", "barlake.cli", "show", "GOOGL", "--provenance"],
+        env={**os.environ, "BARLAKE_LAKE_DIR": str(tmp_path), "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "2018-01-05" in shown.stdout and "2018-01-19" in shown.stdout
+    assert "tiingo" in shown.stdout and "10" in shown.stdout
 
 
 def test_cli_run_error_body_stores_nothing(tmp_path: Path) -> None:

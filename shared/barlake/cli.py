@@ -384,9 +384,12 @@ def show(
     profile: Annotated[
         bool, typer.Option("--profile", help="Show the data-quality profile.")
     ] = False,
+    provenance: Annotated[
+        bool, typer.Option("--provenance", help="Show which provider gave the stored rows.")
+    ] = False,
     lake: LakeOption = None,
 ) -> None:
-    """Show stored bars (or the profile) of one symbol."""
+    """Show stored bars (or the profile, or the rows' provenance) of one symbol."""
     from barlake.core.adjust import ADJUSTMENTS
     from barlake.services.read import INTERVALS
 
@@ -402,6 +405,9 @@ def show(
     try:
         if profile:
             out.print_json(json.dumps(app_.read.profile(sym), default=str))
+            return
+        if provenance:
+            render_provenance(sym, app_.read.provenance(sym))
             return
         result = app_.read.bars(sym, interval, first, last, adjust, limit)
     except NotFoundError as exc:
@@ -426,6 +432,19 @@ def show(
                 for v in (row[n] for n in names)
             ]
         )
+    out.print(table)
+
+
+def render_provenance(symbol: str, runs: list[dict[str, Any]]) -> None:
+    table = Table(title=f"{symbol}: provenance of the stored rows", title_justify="left")
+    for name in ("first", "last", "rows", "source", "fetched"):
+        table.add_column(name, justify="right" if name == "rows" else "left")
+    for run in runs:
+        fetched = run["fetched_from"] or "—"
+        if run["fetched_to"] and run["fetched_to"] != run["fetched_from"]:
+            fetched = f"{fetched} … {run['fetched_to']}"
+        source = run["source"] or "unknown (stored before provenance)"
+        table.add_row(run["first"], run["last"], f"{run['rows']:,}", source, fetched)
     out.print(table)
 
 

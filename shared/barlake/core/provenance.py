@@ -112,3 +112,37 @@ def fallback_differences(
         if len(out) >= limit:
             break
     return out
+
+
+def runs(provenance: pa.Table) -> list[dict[str, Any]]:
+    """Provenance as runs of consecutive rows from one source: what `show --provenance`, the API
+    (`/v1/provenance/{symbol}`) print. Each: first/last date, rows, source (None: unknown,
+    stored before provenance existed), earliest/latest fetched_at (ISO, UTC)."""
+    out: list[dict[str, Any]] = []
+    rows = zip(
+        provenance.column("date").to_pylist(),
+        provenance.column("source").to_pylist(),
+        provenance.column("fetched_at").to_pylist(),
+        strict=True,
+    )
+    for day, source, fetched in rows:
+        stamp = fetched.isoformat().replace("+00:00", "Z") if fetched is not None else None
+        if out and out[-1]["source"] == source:
+            run = out[-1]
+            run["last"], run["rows"] = day.isoformat(), run["rows"] + 1
+            if stamp is not None:
+                first, last = run["fetched_from"], run["fetched_to"]
+                run["fetched_from"] = min(first, stamp) if first else stamp
+                run["fetched_to"] = max(last, stamp) if last else stamp
+            continue
+        out.append(
+            {
+                "first": day.isoformat(),
+                "last": day.isoformat(),
+                "rows": 1,
+                "source": source,
+                "fetched_from": stamp,
+                "fetched_to": stamp,
+            }
+        )
+    return out
