@@ -435,6 +435,44 @@ def show(
     out.print(table)
 
 
+@app.command()
+def reconcile(
+    symbols: Annotated[list[str], typer.Argument(help="Stored symbols to check.")],
+    against: Annotated[
+        str, typer.Option(help="The second provider: tiingo, alphavantage, polygon or yahoo.")
+    ] = "tiingo",
+    start: Annotated[
+        str | None, typer.Option(help="First date compared (default: the first stored).")
+    ] = None,
+    lake: LakeOption = None,
+) -> None:
+    """Compare stored bars with a second provider; every disagreement beyond tolerance is kept
+    in the symbol's profile (`show --profile`, GET /v1/profiles/{symbol})."""
+    from barlake.providers import build_provider, spec_error
+    from barlake.services.reconcile import ReconcileService
+
+    wanted = parse_symbols(symbols)
+    if "," in against or against.startswith("replay:") or spec_error(against):
+        fail(f"--against must be one of {', '.join(PROVIDER_NAMES)}, got {against!r}")
+    first = parse_date(start, "--start")
+    s = settings(lake)
+    app_ = open_lake(s, existing=True)
+    service = ReconcileService(app_.raw, app_.derived, app_.state, app_.clock)
+    reports = service.run(wanted, build_provider(against, s), first)
+    table = Table(title=f"reconciliation against {against}", title_justify="left")
+    for name in ("symbol", "window", "sessions", "disagreements", "error"):
+        table.add_column(name, justify="right" if name == "sessions" else "left")
+    for symbol in wanted:
+        r = reports[symbol]
+        counts = ", ".join(f"{k} {v}" for k, v in sorted((r.get("counts") or {}).items()))
+        window = " … ".join(r["window"]) if r.get("window") else ""
+        table.add_row(
+            symbol, window, str(r.get("sessions", "")), counts or "none", r.get("error", "")
+        )
+    out.print(table)
+    raise typer.Exit(EXIT_FAILED if any("error" in r for r in reports.values()) else EXIT_OK)
+
+
 def render_provenance(symbol: str, runs: list[dict[str, Any]]) -> None:
     table = Table(title=f"{symbol}: provenance of the stored rows", title_justify="left")
     for name in ("first", "last", "rows", "source", "fetched"):
