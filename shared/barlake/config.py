@@ -286,7 +286,8 @@ class LazyProvider:
         self.spec = spec
         self.settings = settings
         self.name = "replay" if spec.startswith("replay:") else spec
-        self.primary = "replay" if spec.startswith("replay:") else spec.split(",")[0].strip()
+        first = spec.split(",")[0].strip()
+        self.primary = "replay" if first.startswith("replay:") else first  # a chain's first
         self._provider: Provider | None = None
 
     def fetch(
