@@ -77,7 +77,7 @@ class Settings:
     provider: str = _env(
         "BARLAKE_PROVIDER",
         "yahoo",
-        "Bar source: yahoo, tiingo, alphavantage, polygon or replay:DIR (README Providers).",
+        "Bar source: yahoo, tiingo, alphavantage, polygon, replay:DIR, or a chain yahoo,tiingo.",
         ("ingest",),
     )
     tiingo_token: str = _env(
