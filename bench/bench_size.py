@@ -1,6 +1,8 @@
 """Bytes per 20-year daily symbol: encode_daily vs pyarrow and pandas defaults, losslessly.
 
-- barlake: encode_daily(bars, actions) — the stored daily object (actions in its footer);
+- barlake: encode_daily(bars, actions, provenance) — the stored daily object (actions in its
+  footer; provenance columns at their worst: every row fetched on its own evening, one source
+  with a run of a fallback's rows);
 - (i) pyarrow: pq.write_table(bars) with defaults (snappy, dictionary, statistics);
 - (ii) pandas: bars.to_pandas().to_parquet() with defaults (pyarrow engine, snappy).
 The baselines store the bars only (they have no place for actions), which favours them by the
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import io
 import sys
+from datetime import UTC, datetime, time
 from pathlib import Path
 
 import numpy as np
@@ -37,9 +40,11 @@ from barlake.core.codec import (
     actions_to_json,
     decode_daily,
     decode_periods,
+    decode_provenance,
     encode_daily,
     encode_periods,
 )
+from barlake.core.provenance import PROVENANCE_SCHEMA
 from barlake.core.schema import BAR_SCHEMA, empty_actions
 from barlake.services.derived import complete_through
 
@@ -115,17 +120,47 @@ def real_vs_synthetic(universe: list[SymbolData]) -> list[str]:
     return lines
 
 
+def _provenance(bars: pa.Table) -> pa.Table:
+    """Worst-case provenance: each row fetched the evening of its session (one distinct
+    fetched_at per row, as daily ingestion over 20 years gives), Yahoo's rows with one
+    fallback run of 5 sessions."""
+    days = bars.column("date").to_pylist()
+    fetched = [datetime.combine(d, time(22), UTC) for d in days]
+    source = ["yahoo"] * len(days)
+    source[len(days) // 2 : len(days) // 2 + 5] = ["tiingo"] * min(5, len(days))
+    return pa.table(
+        [
+            bars.column("date"),
+            pa.array(source[: len(days)]),
+            pa.array(fetched, pa.timestamp("s", "UTC")),
+        ],
+        schema=PROVENANCE_SCHEMA,
+    )
+
+
 def run(symbols: int = 12, universe: list[SymbolData] | None = None) -> list[Row]:
     universe = universe or synthetic_universe(symbols)
     sizes: dict[str, list[int]] = {
-        k: [] for k in ("ours", "ours_bars", "footer", "pyarrow", "pandas", "weekly", "monthly")
+        k: []
+        for k in (
+            "ours",
+            "ours_bars",
+            "ours_plain",
+            "footer",
+            "pyarrow",
+            "pandas",
+            "weekly",
+            "monthly",
+        )
     }
     rows = []
     lossless = True
     for data in universe:
-        blob = encode_daily(data.bars, data.actions)
+        provenance = _provenance(data.bars)
+        blob = encode_daily(data.bars, data.actions, provenance)
         bars, actions = decode_daily(blob)
         lossless &= bit_identical(bars, data.bars) and bit_identical(actions, data.actions)
+        lossless &= decode_provenance(blob).equals(provenance)
         assert pq.ParquetFile(io.BytesIO(blob)).metadata.metadata[ACTIONS_KEY]
         p = _pyarrow_default(data.bars)
         lossless_pa = bit_identical(pq.read_table(io.BytesIO(p)).cast(BAR_SCHEMA), data.bars)
@@ -133,6 +168,7 @@ def run(symbols: int = 12, universe: list[SymbolData] | None = None) -> list[Row
         weekly, monthly = _periods(data)
         sizes["ours"].append(len(blob))
         sizes["ours_bars"].append(len(encode_daily(data.bars, empty_actions())))
+        sizes["ours_plain"].append(len(encode_daily(data.bars, data.actions)))
         sizes["footer"].append(len(actions_to_json(data.actions).encode()))
         sizes["pyarrow"].append(len(p))
         sizes["pandas"].append(len(_pandas_default(data.bars)))
@@ -155,14 +191,15 @@ def run(symbols: int = 12, universe: list[SymbolData] | None = None) -> list[Row
             f"{m / mean['ours']:.2f}× |"
         )
 
-    line("barlake encode_daily (bars + actions)", sizes["ours"])
+    line("barlake encode_daily (bars + actions + provenance)", sizes["ours"])
+    line("  without provenance (bars + actions)", sizes["ours_plain"])
     line("  of which bars only", sizes["ours_bars"])
     print(f"|   actions JSON in the footer | {mean['footer']:.0f} B | | | |")
     line("(i) pyarrow write_table defaults", sizes["pyarrow"])
     line("(ii) pandas to_parquet defaults", sizes["pandas"])
     line("weekly (encode_periods)", sizes["weekly"])
     line("monthly (encode_periods)", sizes["monthly"])
-    print(f"lossless round trip (bit for bit, bars + actions + periods): {lossless}")
+    print(f"lossless round trip (bit for bit, bars + actions + provenance + periods): {lossless}")
     print(
         f"goal ≤ {GOAL_KB:.0f} KB (KB = 1,000 bytes) per 20-year daily symbol, lossless: "
         f"{verdict(ok)} ({_kb(mean['ours'])})"

@@ -39,7 +39,7 @@ locals {
       trigger     = "pubsub"
       # env_dispatch too: the audit tick (scheduler.tf) makes ingest dispatch the day's slice.
       env     = merge(local.env_common, local.env_events, local.env_dispatch, local.env_ingest, local.env_cache)
-      secrets = local.secrets_cache
+      secrets = merge(local.secrets_cache, local.secrets_providers)
     }
     weekly = {
       description = "Daily object finalized in the raw bucket -> weekly and monthly bars in the derived bucket."
@@ -109,6 +109,9 @@ locals {
     BARLAKE_OVERLAP_SESSIONS  = tostring(var.overlap_sessions)
     BARLAKE_DEFAULT_START     = var.default_start
     BARLAKE_AUDIT_PERIOD_DAYS = tostring(var.audit_period_days)
+    BARLAKE_TIINGO_URL        = var.tiingo_url
+    BARLAKE_ALPHAVANTAGE_URL  = var.alphavantage_url
+    BARLAKE_POLYGON_URL       = var.polygon_url
   }
   env_api = {
     BARLAKE_CACHE_MEMORY_MB  = tostring(var.cache_memory_mb)
@@ -120,6 +123,12 @@ locals {
   }
   secrets_api_keys = {
     BARLAKE_API_KEYS = google_secret_manager_secret.api_keys.secret_id
+  }
+  # The fallback providers' keys: only ingest fetches bars (README "Providers").
+  secrets_providers = {
+    BARLAKE_TIINGO_TOKEN     = google_secret_manager_secret.tiingo_token.secret_id
+    BARLAKE_ALPHAVANTAGE_KEY = google_secret_manager_secret.alphavantage_key.secret_id
+    BARLAKE_POLYGON_KEY      = google_secret_manager_secret.polygon_key.secret_id
   }
 
   dist_dir = abspath(startswith(var.dist_dir, "/") ? var.dist_dir : "${path.module}/${var.dist_dir}")

@@ -6,7 +6,8 @@
 #   dispatch  Firestore read/write (registry, run ledger, profiles); publish to ingest-batches;
 #             the repair sweep: raw objects list/get, derived objects list/get/create/replace
 #   ingest    raw objects get/create/replace; Firestore read/write (ledger, quarantine);
-#             the Upstash token (announces new generations to the cache; secrets.tf)
+#             the Upstash token (announces new generations to the cache; secrets.tf);
+#             the Tiingo, Alpha Vantage and Polygon keys (fallback bar providers)
 #   weekly    raw objects get; derived objects get/create/replace; the Upstash token
 #   profile   raw objects get; derived objects get/create/replace; Firestore read/write;
 #             the Upstash token

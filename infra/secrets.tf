@@ -55,3 +55,48 @@ resource "google_secret_manager_secret_iam_member" "api_keys_api" {
   role      = "roles/secretmanager.secretAccessor"
   member    = "serviceAccount:${google_service_account.fn["api"].email}"
 }
+
+# The keys of the fallback bar providers (README "Providers"): read by ingest alone, the only
+# function that fetches bars. Each needs a version before ingest can start; a provider that is
+# not used gets a placeholder (docs/deploy.md), which it would answer with an auth error.
+resource "google_secret_manager_secret" "tiingo_token" {
+  secret_id = "barlake-tiingo-token"
+  replication {
+    auto {}
+  }
+  depends_on = [google_project_service.api]
+}
+
+resource "google_secret_manager_secret" "alphavantage_key" {
+  secret_id = "barlake-alphavantage-key"
+  replication {
+    auto {}
+  }
+  depends_on = [google_project_service.api]
+}
+
+resource "google_secret_manager_secret" "polygon_key" {
+  secret_id = "barlake-polygon-key"
+  replication {
+    auto {}
+  }
+  depends_on = [google_project_service.api]
+}
+
+resource "google_secret_manager_secret_iam_member" "tiingo_token_ingest" {
+  secret_id = google_secret_manager_secret.tiingo_token.id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${google_service_account.fn["ingest"].email}"
+}
+
+resource "google_secret_manager_secret_iam_member" "alphavantage_key_ingest" {
+  secret_id = google_secret_manager_secret.alphavantage_key.id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${google_service_account.fn["ingest"].email}"
+}
+
+resource "google_secret_manager_secret_iam_member" "polygon_key_ingest" {
+  secret_id = google_secret_manager_secret.polygon_key.id
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${google_service_account.fn["ingest"].email}"
+}

@@ -136,6 +136,24 @@ variable "overlap_sessions" {
   }
 }
 
+variable "tiingo_url" {
+  description = "Tiingo base URL (BARLAKE_TIINGO_URL); the token is in Secret Manager."
+  type        = string
+  default     = "https://api.tiingo.com"
+}
+
+variable "alphavantage_url" {
+  description = "Alpha Vantage base URL (BARLAKE_ALPHAVANTAGE_URL); the key is in Secret Manager."
+  type        = string
+  default     = "https://www.alphavantage.co"
+}
+
+variable "polygon_url" {
+  description = "Polygon/Massive base URL (BARLAKE_POLYGON_URL); the key is in Secret Manager."
+  type        = string
+  default     = "https://api.polygon.io"
+}
+
 variable "default_start" {
   description = "First date fetched for a new symbol, YYYY-MM-DD (BARLAKE_DEFAULT_START). Empty: the provider's full history."
   type        = string

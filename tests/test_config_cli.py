@@ -46,7 +46,7 @@ def test_readme_configuration_table_lists_every_variable_with_its_default() -> N
         ({"BARLAKE_STORAGE": "s3"}, "BARLAKE_STORAGE='s3' is not available"),
         ({"BARLAKE_EVENTS": "pubsub"}, "BARLAKE_PROJECT is required with BARLAKE_EVENTS set"),
         ({"BARLAKE_MAX_EVENT_AGE_SECONDS": "-1"}, "BARLAKE_MAX_EVENT_AGE_SECONDS must be"),
-        ({"BARLAKE_PROVIDER": "bloomberg"}, "BARLAKE_PROVIDER must be yahoo or replay:DIR"),
+        ({"BARLAKE_PROVIDER": "bloomberg"}, "BARLAKE_PROVIDER must be one of yahoo, tiingo"),
     ],
 )
 def test_bad_settings_name_the_variable(env: dict[str, str], message: str) -> None:

@@ -38,7 +38,7 @@ from barlake import stack
 from barlake.adapters.replay_provider import CURRENT, ReplayProvider, clone_recording
 from barlake.adapters.yahoo_chart import load_chart
 from barlake.config import App, Settings, build_app, build_embedded, run_embedded
-from barlake.core.codec import decode_daily, decode_periods
+from barlake.core.codec import decode_daily, decode_periods, decode_provenance
 from barlake.core.layout import daily_name, period_name, profile_name
 from barlake.messages import RAW_OBJECT_FINALIZED, AuditTick, IngestRequest
 from barlake.ports import RunStatus, SymbolRecord
@@ -297,7 +297,10 @@ def assert_same_lake(cloud_app: App, local: App, symbols: list[str]) -> None:
     for symbol in symbols:
         theirs, ours = cloud_app.raw.read(daily_name(symbol)), local.raw.read(daily_name(symbol))
         assert theirs is not None and ours is not None, symbol
-        assert theirs.data == ours.data, f"{symbol}: daily objects differ"
+        # Equal but for when each row was fetched (provenance's fetched_at: two runs' clocks).
+        assert decode_daily(theirs.data) == decode_daily(ours.data), f"{symbol}: bars differ"
+        sources = [decode_provenance(o.data).column("source") for o in (theirs, ours)]
+        assert sources[0].equals(sources[1]), f"{symbol}: provenance differs"
         for interval in ("1wk", "1mo"):
             a = cloud_app.derived.read(period_name(symbol, interval))
             b = local.derived.read(period_name(symbol, interval))

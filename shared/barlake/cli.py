@@ -33,12 +33,12 @@ from barlake.config import App, ConfigError, Settings, build_app, run_embedded
 from barlake.core.schema import InvalidSymbolError, normalize_symbol
 from barlake.messages import IngestRequest
 from barlake.ports import RunStatus, SymbolOutcome
+from barlake.providers import PROVIDER_NAMES
 from barlake.services.derived import CorruptObjectError
 from barlake.services.read import NotFoundError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_NOT_FOUND = 0, 1, 2, 3, 4
 EXIT_CORRUPT = 5
-PROVIDER_NAMES = {"yahoo": "Yahoo Finance"}
 
 app = typer.Typer(
     add_completion=False,
@@ -217,7 +217,10 @@ def run(
         str | None, typer.Option(help="First date for new symbols (YYYY-MM-DD).")
     ] = None,
     end: Annotated[str | None, typer.Option(help="Last date (YYYY-MM-DD); default: today.")] = None,
-    source: Annotated[str | None, typer.Option(help="yahoo (default) or replay:DIR")] = None,
+    source: Annotated[
+        str | None,
+        typer.Option(help="yahoo (default), tiingo, alphavantage, polygon or replay:DIR"),
+    ] = None,
     full: Annotated[
         bool, typer.Option(help="Refetch full history instead of the incremental tail.")
     ] = False,
@@ -456,9 +459,12 @@ def show(
     profile: Annotated[
         bool, typer.Option("--profile", help="Show the data-quality profile.")
     ] = False,
+    provenance: Annotated[
+        bool, typer.Option("--provenance", help="Show which provider gave the stored rows.")
+    ] = False,
     lake: LakeOption = None,
 ) -> None:
-    """Show stored bars (or the profile) of one symbol."""
+    """Show stored bars (or the profile, or the rows' provenance) of one symbol."""
     from barlake.core.adjust import ADJUSTMENTS
     from barlake.services.read import INTERVALS
 
@@ -474,6 +480,9 @@ def show(
     try:
         if profile:
             out.print_json(json.dumps(app_.read.profile(sym), default=str))
+            return
+        if provenance:
+            render_provenance(sym, app_.read.provenance(sym))
             return
         result = app_.read.bars(sym, interval, first, last, adjust, limit)
     except NotFoundError as exc:
@@ -500,6 +509,57 @@ def show(
                 for v in (row[n] for n in names)
             ]
         )
+    out.print(table)
+
+
+@app.command()
+def reconcile(
+    symbols: Annotated[list[str], typer.Argument(help="Stored symbols to check.")],
+    against: Annotated[
+        str, typer.Option(help="The second provider: tiingo, alphavantage, polygon or yahoo.")
+    ] = "tiingo",
+    start: Annotated[
+        str | None, typer.Option(help="First date compared (default: the first stored).")
+    ] = None,
+    lake: LakeOption = None,
+) -> None:
+    """Compare stored bars with a second provider; every disagreement beyond tolerance is kept
+    in the symbol's profile (`show --profile`, GET /v1/profiles/{symbol})."""
+    from barlake.providers import build_provider, spec_error
+    from barlake.services.crosscheck import ReconcileService
+
+    wanted = parse_symbols(symbols)
+    if "," in against or against.startswith("replay:") or spec_error(against):
+        fail(f"--against must be one of {', '.join(PROVIDER_NAMES)}, got {against!r}")
+    first = parse_date(start, "--start")
+    s = settings(lake)
+    app_ = open_lake(s, existing=True)
+    service = ReconcileService(app_.raw, app_.derived, app_.state, app_.clock)
+    reports = service.run(wanted, build_provider(against, s), first)
+    table = Table(title=f"reconciliation against {against}", title_justify="left")
+    for name in ("symbol", "window", "sessions", "disagreements", "error"):
+        table.add_column(name, justify="right" if name == "sessions" else "left")
+    for symbol in wanted:
+        r = reports[symbol]
+        counts = ", ".join(f"{k} {v}" for k, v in sorted((r.get("counts") or {}).items()))
+        window = " … ".join(r["window"]) if r.get("window") else ""
+        table.add_row(
+            symbol, window, str(r.get("sessions", "")), counts or "none", r.get("error", "")
+        )
+    out.print(table)
+    raise typer.Exit(EXIT_FAILED if any("error" in r for r in reports.values()) else EXIT_OK)
+
+
+def render_provenance(symbol: str, runs: list[dict[str, Any]]) -> None:
+    table = Table(title=f"{symbol}: provenance of the stored rows", title_justify="left")
+    for name in ("first", "last", "rows", "source", "fetched"):
+        table.add_column(name, justify="right" if name == "rows" else "left")
+    for run in runs:
+        fetched = run["fetched_from"] or "—"
+        if run["fetched_to"] and run["fetched_to"] != run["fetched_from"]:
+            fetched = f"{fetched} … {run['fetched_to']}"
+        source = run["source"] or "unknown (stored before provenance)"
+        table.add_row(run["first"], run["last"], f"{run['rows']:,}", source, fetched)
     out.print(table)
 
 

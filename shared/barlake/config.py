@@ -76,7 +76,37 @@ class Settings:
         "BARLAKE_CACHE", "memory", "Cache backend: memory, none, redis or upstash.", _CACHE
     )
     provider: str = _env(
-        "BARLAKE_PROVIDER", "yahoo", "Bar source: yahoo or replay:DIR.", ("ingest",)
+        "BARLAKE_PROVIDER",
+        "yahoo",
+        "Bar source: yahoo, tiingo, alphavantage, polygon, replay:DIR, or a chain yahoo,tiingo.",
+        ("ingest",),
+    )
+    tiingo_token: str = _env(
+        "BARLAKE_TIINGO_TOKEN", "", "Tiingo API token (Secret Manager in deployment).", ("ingest",)
+    )
+    tiingo_url: str = _env(
+        "BARLAKE_TIINGO_URL", "https://api.tiingo.com", "Tiingo base URL.", ("ingest",)
+    )
+    alphavantage_key: str = _env(
+        "BARLAKE_ALPHAVANTAGE_KEY",
+        "",
+        "Alpha Vantage API key (Secret Manager in deployment).",
+        ("ingest",),
+    )
+    alphavantage_url: str = _env(
+        "BARLAKE_ALPHAVANTAGE_URL",
+        "https://www.alphavantage.co",
+        "Alpha Vantage base URL.",
+        ("ingest",),
+    )
+    polygon_key: str = _env(
+        "BARLAKE_POLYGON_KEY",
+        "",
+        "Polygon/Massive API key (Secret Manager in deployment).",
+        ("ingest",),
+    )
+    polygon_url: str = _env(
+        "BARLAKE_POLYGON_URL", "https://api.polygon.io", "Polygon/Massive base URL.", ("ingest",)
     )
     batch_size: str = _env(
         "BARLAKE_BATCH_SIZE",
@@ -243,10 +273,15 @@ class Settings:
             raise ConfigError(f"BARLAKE_LAKE_DIR={self.lake_dir!r} is a file, not a folder")
         if self.sqlite_path and Path(self.sqlite_path).is_dir():
             raise ConfigError(f"BARLAKE_SQLITE_PATH={self.sqlite_path!r} is a folder, not a file")
-        if self.provider != "yahoo" and not self.provider.startswith("replay:"):
-            raise ConfigError(
-                f"BARLAKE_PROVIDER must be yahoo or replay:DIR, got {self.provider!r}"
-            )
+        from barlake.providers import spec_error
+
+        if problem := spec_error(self.provider):
+            raise ConfigError(problem)
+        for name in ("tiingo_url", "alphavantage_url", "polygon_url"):
+            if not getattr(self, name).startswith(("https://", "http://")):
+                raise ConfigError(
+                    f"{_var(name)} must be an http(s):// URL, got {getattr(self, name)!r}"
+                )
 
     @property
     def state_path(self) -> Path:
@@ -257,30 +292,29 @@ def _var(name: str) -> str:
     return next(f.metadata["env"] for f in fields(Settings) if f.name == name)
 
 
-def make_provider(spec: str) -> Provider:
-    if spec.startswith("replay:"):
-        from barlake.adapters.replay_provider import ReplayProvider
+def make_provider(spec: str, settings: Settings | None = None) -> Provider:
+    from barlake.providers import build_provider
 
-        return ReplayProvider(spec.removeprefix("replay:"))
-    from barlake.adapters.yfinance_provider import YFinanceProvider  # heavy import: only here
-
-    return YFinanceProvider()
+    return build_provider(spec, settings)
 
 
 class LazyProvider:
     """Builds the configured provider on first fetch, so that read paths (show, status, the
     API) never import yfinance and pandas."""
 
-    def __init__(self, spec: str) -> None:
+    def __init__(self, spec: str, settings: Settings | None = None) -> None:
         self.spec = spec
+        self.settings = settings
         self.name = "replay" if spec.startswith("replay:") else spec
+        first = spec.split(",")[0].strip()
+        self.primary = "replay" if first.startswith("replay:") else first  # a chain's first
         self._provider: Provider | None = None
 
     def fetch(
         self, symbols: Sequence[str], start: date | None, end: date | None
     ) -> dict[str, FetchResult]:
         if self._provider is None:
-            self._provider = make_provider(self.spec)
+            self._provider = make_provider(self.spec, self.settings)
         return self._provider.fetch(symbols, start, end)
 
 
@@ -440,7 +474,7 @@ def build_app(
         "raw": _object_store(settings, settings.raw_bucket, finalized),
         "derived": _object_store(settings, settings.derived_bucket),
         "state": _state_store(settings),
-        "provider": provider or LazyProvider(settings.provider),
+        "provider": provider or LazyProvider(settings.provider, settings),
     }
     if instrument:  # per-event time spent in each port, for the function logs and the bench
         from barlake.timing import wrap

@@ -349,6 +349,7 @@ class ErrorKind(StrEnum):
     RATE_LIMITED = "rate_limited"  # back off, retry later
     TRANSIENT = "transient"  # network, 5xx, timeouts: retry
     UNREACHABLE = "unreachable"  # no route to the provider at all
+    AUTH = "auth"  # key missing, refused or not entitled (a plan limit): fix the key, not a retry
 
 
 RETRYABLE = frozenset({ErrorKind.RATE_LIMITED, ErrorKind.TRANSIENT, ErrorKind.UNREACHABLE})
@@ -377,6 +378,7 @@ class FetchResult:
     actions: pa.Table | None = None
     as_of: datetime | None = None
     error: ProviderError | None = None
+    source: str | None = None  # the provider that answered (a chain's fallback); None: `name`
 
 
 @runtime_checkable
@@ -388,4 +390,15 @@ class Provider(Protocol):
     ) -> dict[str, FetchResult]:
         """Daily bars for [start, end] (inclusive; start None = full history, end None = up
         to now). Every symbol asked gets a FetchResult, with bars or with an error."""
+        ...
+
+
+class Pacer(Protocol):
+    """Paces provider requests: one budget per provider, shared by every instance and thread."""
+
+    def acquire(self, provider: str, cost: int = 1) -> float:
+        """Block until `cost` requests to `provider` may be sent; return the seconds waited.
+
+        Raises TransientError when the wait would exceed the caller's patience (the batch is
+        retried later rather than holding an instance hostage)."""
         ...

@@ -120,6 +120,7 @@ class ApiApp:
         self._prefixed: list[tuple[str, tuple[str, ...], Callable[[Environ, str], Reply]]] = [
             ("/v1/bars/", GET_METHODS, self._bars),
             ("/v1/profiles/", GET_METHODS, self._profile),
+            ("/v1/provenance/", GET_METHODS, self._provenance),
             ("/v1/runs/", GET_METHODS, self._run),
             ("/v1/cache/", ("DELETE", "OPTIONS"), self._forget),
             ("/v1/indicators/", GET_METHODS, lambda e, s: _analytics().indicators(self, e, s)),
@@ -210,6 +211,7 @@ class ApiApp:
                     "/v1/bars?symbols=A,B",
                     "/v1/symbols",
                     "/v1/profiles/{symbol}",
+                    "/v1/provenance/{symbol}",
                     "/v1/runs/latest",
                     "/v1/runs/{run_id}",
                     "/v1/indicators/{symbol}?name=rsi&timeperiod=14",
@@ -360,6 +362,20 @@ class ApiApp:
         tier = _TIERS.get(body.tier, "miss")
         self._serve(tier)
         return self._data(body.data, "json", f'"{body.generation}-p"', tier, symbol)
+
+    def _provenance(self, environ: Environ, raw_symbol: str) -> Reply:
+        symbol = p.symbol(raw_symbol)
+        p.query(environ.get("QUERY_STRING", ""), frozenset())
+        (generation,) = self.reads.bars_generations([symbol])
+        if generation is None:
+            raise ApiError(404, "not_found", f"no bars for {symbol}")
+        etag = f'"{generation}-prov"'
+        if _matches(environ.get("HTTP_IF_NONE_MATCH"), etag):
+            return self._not_modified(etag)
+        body = self.reads.provenance(symbol, generation)
+        tier = _TIERS.get(body.tier, "miss")
+        self._serve(tier)
+        return self._data(body.data, "json", f'"{body.generation}-prov"', tier, symbol)
 
     def _symbols(self, environ: Environ) -> Reply:
         params = p.query(environ.get("QUERY_STRING", ""), p.SYMBOLS_PARAMS)

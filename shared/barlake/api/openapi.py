@@ -462,6 +462,22 @@ def build(api_keys: bool) -> dict[str, Any]:
                 op_id="getProfile",
             )
         },
+        "/v1/provenance/{symbol}": {
+            "get": _operation(
+                "Provenance of the stored rows",
+                "Which provider gave each stored daily row and when it was fetched, as runs of "
+                "consecutive rows from one source (a fallback's rows are provisional until the "
+                "primary provider answers for their dates).",
+                [symbol],
+                {
+                    "200": _ok(_json({"type": "object"}), "The runs."),
+                    **common,
+                },
+                keyed=api_keys,
+                tag="lake",
+                op_id="getProvenance",
+            )
+        },
         "/v1/runs/latest": {
             "get": _operation(
                 "Latest run",

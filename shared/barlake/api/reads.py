@@ -193,6 +193,33 @@ class CachedReads:
             return render.bars_csv(table)
         return render.bars_parquet(table, actions, generation)
 
+    # ------------------------------------------------------------------ provenance
+
+    def provenance(self, symbol: str, generation: int) -> Body:
+        """Which provider gave each stored row, as runs (core.provenance.runs), as JSON."""
+        name = daily_name(symbol)
+        key = value_key(self.raw.bucket, name, generation, "provenance:v1")
+        data, tier = self._get(key)
+        if data is not None:
+            return Body(data, generation, tier)
+        obj = self.raw.read(name)
+        if obj is None:
+            raise NotFoundError(f"no bars for {symbol}")
+        from barlake.core.codec import decode_provenance
+        from barlake.core.provenance import runs
+
+        payload = {
+            "symbol": symbol,
+            "generation": obj.info.generation,
+            "runs": runs(decode_provenance(obj.data)),
+        }
+        data = json.dumps(payload, separators=(",", ":")).encode()
+        if obj.info.generation != generation:
+            self.generations.saw(self.raw, name, obj.info.generation, generation)
+            key = value_key(self.raw.bucket, name, obj.info.generation, "provenance:v1")
+        self.cache.set(key, data, VALUE_TTL_SECONDS)
+        return Body(data, obj.info.generation, "miss")
+
     # ------------------------------------------------------------------ profiles
 
     def profile(self, symbol: str) -> Body:

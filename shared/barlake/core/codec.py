@@ -13,6 +13,8 @@ Chosen for size and speed at 10,000 symbols × 20 years, losslessly:
   DuckDB, Polars, pandas and BigQuery to read `daily/*.parquet` as one table.
 Corporate actions travel in the same file (key-value metadata), so bars and actions always
 share one generation: a reader can never pair bars with another version's splits.
+Provenance (core/provenance.py) adds two columns after the bars: `source`, dictionary-encoded
+like `symbol`, and `fetched_at`, delta-packed like `date`; readers of bars never see them.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from datetime import date
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from barlake.core.provenance import PROVENANCE_COLUMNS, PROVENANCE_SCHEMA, unknown_provenance
 from barlake.core.schema import (
     ACTION_SCHEMA,
     BAR_SCHEMA,
@@ -43,12 +46,14 @@ def _encodings(schema: pa.Schema) -> dict[str, str]:
     for f in schema:
         if pa.types.is_floating(f.type):
             out[f.name] = "BYTE_STREAM_SPLIT"
-        elif pa.types.is_date32(f.type) or pa.types.is_int64(f.type):
+        elif (
+            pa.types.is_date32(f.type) or pa.types.is_int64(f.type) or pa.types.is_timestamp(f.type)
+        ):
             out[f.name] = "DELTA_BINARY_PACKED"
     return out
 
 
-_BAR_ENCODINGS = _encodings(BAR_SCHEMA)
+_BAR_ENCODINGS = _encodings(pa.schema([*BAR_SCHEMA, *PROVENANCE_SCHEMA.remove(0)]))
 _PERIOD_ENCODINGS = _encodings(PERIOD_SCHEMA)
 
 
@@ -65,7 +70,7 @@ def _write(
         compression=compression,
         compression_level={name: ZSTD_LEVEL for name, c in compression.items() if c == "zstd"}
         or None,
-        use_dictionary=["symbol"],
+        use_dictionary=[n for n in ("symbol", "source") if n in table.schema.names],
         column_encoding=encodings,
         store_schema=False,
         write_statistics=["date"],
@@ -112,11 +117,18 @@ def actions_from_json(symbol: str, text: str) -> pa.Table:
     )
 
 
-def encode_daily(bars: pa.Table, actions: pa.Table) -> bytes:
+def encode_daily(bars: pa.Table, actions: pa.Table, provenance: pa.Table | None = None) -> bytes:
+    """The daily object; `provenance` (PROVENANCE_SCHEMA, one row per bar in the bars' order)
+    adds the source and fetched_at columns."""
     meta = {
         VERSION_KEY: str(SCHEMA_VERSION).encode(),
         ACTIONS_KEY: actions_to_json(actions).encode(),
     }
+    if provenance is not None:
+        if provenance.num_rows != bars.num_rows:
+            raise ValueError(f"{provenance.num_rows} provenance rows for {bars.num_rows} bars")
+        for name in PROVENANCE_COLUMNS:
+            bars = bars.append_column(PROVENANCE_SCHEMA.field(name), provenance.column(name))
     return _write(bars, _BAR_ENCODINGS, meta)
 
 
@@ -128,6 +140,8 @@ def _read(data: bytes) -> pa.Table:
 
 def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     table = table.replace_schema_metadata(None)
+    if table.num_columns != len(schema):  # a daily object's provenance columns
+        table = table.select(schema.names)
     if not table.schema.equals(schema):  # files we wrote already match: skip a cast per column
         table = table.cast(schema)
     return table.combine_chunks()
@@ -142,6 +156,16 @@ def decode_daily(data: bytes) -> tuple[pa.Table, pa.Table]:
     raw_actions = meta.get(ACTIONS_KEY)
     actions = actions_from_json(symbol, raw_actions.decode()) if raw_actions else empty_actions()
     return bars, actions
+
+
+def decode_provenance(data: bytes) -> pa.Table:
+    """The provenance of a daily object's rows (PROVENANCE_SCHEMA; null where unknown)."""
+    file = pq.ParquetFile(pa.py_buffer(data), pre_buffer=False)
+    names = set(file.schema_arrow.names)
+    if not names.issuperset(PROVENANCE_COLUMNS):
+        return unknown_provenance(file.read(columns=["date"], use_threads=False))
+    table = file.read(columns=["date", *PROVENANCE_COLUMNS], use_threads=False)
+    return _conform(table, PROVENANCE_SCHEMA)
 
 
 def encode_periods(periods: pa.Table, source_generation: int) -> bytes:

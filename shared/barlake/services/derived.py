@@ -195,6 +195,9 @@ class ProfileService:
             actions=actions,
             audit=_audit_json(self.state, symbol),
         )
+        previous = self.state.get_profile(symbol)  # a reconciliation outlives rebuilds
+        if previous is not None and "reconciliation" in previous:
+            profile["reconciliation"] = previous["reconciliation"]
         body = json.dumps(profile, sort_keys=True, default=str).encode()
         # The state record first (it keeps the highest generation, so a repeat is harmless),
         # the derived object last: a retry after a failure in between finds the object not yet

@@ -27,7 +27,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -36,7 +36,7 @@ import pyarrow.compute as pc
 
 from barlake.core.adjust import unadjusted_splits
 from barlake.core.calendar import calendar_for
-from barlake.core.codec import decode_daily, encode_daily
+from barlake.core.codec import decode_daily, decode_provenance, encode_daily
 from barlake.core.history import (
     HistoryDiff,
     Reconciled,
@@ -54,6 +54,7 @@ from barlake.core.merge import (
     merge_bars,
 )
 from barlake.core.plausibility import Screened, screen
+from barlake.core.provenance import align, fallback_dates, fallback_differences, stamped
 from barlake.core.schema import SCHEMA_VERSION, empty_actions, empty_bars
 from barlake.core.validate import Validated, validate
 from barlake.messages import IngestBatch
@@ -93,6 +94,7 @@ class Stored:
     bars: pa.Table
     actions: pa.Table
     run_id: str | None = None  # the run that wrote this generation (object metadata)
+    provenance: pa.Table | None = None  # per row: source provider, fetched at
 
 
 def utc_now() -> datetime:
@@ -118,7 +120,13 @@ class IngestService:
         # Corrupt: never merged into nor overwritten (the symbol fails as `corrupt`; heal it
         # with `barlake repair SYMBOL`, barlake.services.repair).
         bars, actions = decoded(obj.info.name, decode_daily, obj.data)
-        return Stored(obj.info.generation, bars, actions, obj.info.metadata.get("run_id"))
+        return Stored(
+            obj.info.generation,
+            bars,
+            actions,
+            obj.info.metadata.get("run_id"),
+            decode_provenance(obj.data),
+        )
 
     # ------------------------------------------------------------------ the batch
     def handle(self, batch: IngestBatch) -> BatchRecord:
@@ -230,7 +238,20 @@ class IngestService:
         else:
             start = overlap if wanted is None else min(wanted, overlap)
         end = batch.end if batch.end is not None and batch.end > last else None
+        provisional = self._fallback_dates(stored)
+        if start is not None and provisional:  # a fallback's rows wait for the primary's
+            start = min(start, provisional[0])
         return start, end
+
+    @property
+    def primary(self) -> str:
+        """The provider whose rows are final (the first of a chain)."""
+        return str(getattr(self.provider, "primary", self.provider.name))
+
+    def _fallback_dates(self, stored: Stored | None) -> list[date]:
+        if stored is None or stored.provenance is None:
+            return []
+        return fallback_dates(stored.provenance, self.primary)
 
     def _history_start(self, stored: Stored | None, batch: IngestBatch) -> date | None:
         """Where a full refetch after a restatement starts: the first stored day (or the
@@ -290,15 +311,29 @@ class IngestService:
         if checked is None:
             return plan
         base = stored.bars if stored is not None else empty_bars()
+        provisional = self._fallback_dates(stored)
+        from_fallback = (result.source or self.provider.name) != self.primary
+        if from_fallback and stored is not None and base.num_rows:
+            # A fallback's rows never restate the primary's: they only add days.
+            keep = pc.invert(pc.is_in(checked.good["date"], _final_dates(stored, provisional)))
+            checked = plan.checked = replace(checked, good=checked.good.filter(keep))
         actions = merge_actions(
             stored.actions if stored is not None else empty_actions(),
             result.actions or empty_actions(),
         )
         plan.screened = screen(base, checked.good, actions)
-        if base.num_rows:
-            plan.restatement = classify_overlap(
-                plan.without_stored_outliers(base), plan.screened.good
-            )
+        if base.num_rows and not from_fallback:
+            final = base
+            if provisional:
+                # The primary replaces a fallback's provisional rows: not a restatement, but
+                # their differences beyond tolerance are kept as evidence.
+                plan.fallback_replaced = fallback_differences(base, plan.screened.good, provisional)
+                dates = pa.array(provisional, pa.date32())
+                final = base.filter(pc.invert(pc.is_in(base["date"], dates)))
+            if final.num_rows:
+                plan.restatement = classify_overlap(
+                    plan.without_stored_outliers(final), plan.screened.good
+                )
         return plan
 
     def _record_audit(self, record: AuditRecord) -> None:
@@ -336,6 +371,16 @@ class IngestService:
                 base.bars if base else empty_bars(), base.actions if base else empty_actions()
             )
         restatement = plan.effective_restatement()
+        if plan.fallback_replaced:
+            self.state.record_restatement(
+                RestatementRecord(
+                    symbol,
+                    now,
+                    ("fallback_replaced",),
+                    {"primary": self.primary, "differences": plan.fallback_replaced},
+                    run_id,
+                )
+            )
         if restatement is not None:
             # Recorded before the write: if we die after writing, the redelivery finds the
             # object already healed and would otherwise never say why it changed.
@@ -361,7 +406,17 @@ class IngestService:
             bars, actions = plan.apply(base_bars, base_actions)
             if plan.full_checked is not None or (plan.audit and plan.audit.pending):
                 self._record_audit(plan.audit_record(symbol, now, run_id))
-            if base is not None and bars_equal(bars, base_bars) and actions.equals(base_actions):
+            source = plan.result.source or self.provider.name
+            provenance = align(
+                bars, stamped(plan.written(), source, now), base.provenance if base else None
+            )
+            if (
+                base is not None
+                and bars_equal(bars, base_bars)
+                and actions.equals(base_actions)
+                and base.provenance is not None
+                and provenance.column("source").equals(base.provenance.column("source"))
+            ):
                 if base.run_id == run_id:  # an earlier attempt of this batch wrote it, then died
                     return SymbolOutcome(
                         symbol,
@@ -393,7 +448,7 @@ class IngestService:
             try:
                 info = self.raw.write(
                     name,
-                    encode_daily(bars, actions),
+                    encode_daily(bars, actions, provenance),
                     if_generation_match=base.generation if base else 0,
                     metadata=_object_metadata(bars, self.provider.name, run_id),
                 )
@@ -465,6 +520,17 @@ class _Plan:
     suspect: dict[str, Any] | None = None
     reconciled: Reconciled | None = None
     purge_confirmed: bool = False
+    fallback_replaced: list[dict[str, Any]] = field(default_factory=list)
+
+    def written(self) -> pa.Table:
+        """The rows this plan writes (their provenance is this fetch's): the screened full
+        history when one is applied, else the screened incremental rows."""
+        if self.full_screened is not None and self.full is not None:
+            return self.full_screened.good
+        if self.screened is not None:
+            return self.screened.good
+        assert self.checked is not None
+        return self.checked.good
 
     def attach_full_history(self, full: FetchResult, checked: Validated | None) -> None:
         self.full, self.full_checked = full, checked
@@ -656,6 +722,14 @@ def _same_split(stored: dict[str, Any], provider: dict[str, Any]) -> bool:
 
 def _iso_day(day: int) -> str:
     return (date(1970, 1, 1) + timedelta(days=int(day))).isoformat()
+
+
+def _final_dates(stored: Stored, provisional: list[date]) -> pa.Array:
+    """Stored dates whose rows are final (not a fallback's provisional rows)."""
+    dates = stored.bars.column("date")
+    if not provisional:
+        return dates
+    return pc.filter(dates, pc.invert(pc.is_in(dates, pa.array(provisional, pa.date32()))))
 
 
 def _row_key(row: dict[str, Any]) -> str:

@@ -99,6 +99,16 @@ class ReadService:
             raise NotFoundError(f"no bars for {symbol}")
         return decoded(obj.info.name, decode_daily, obj.data)[1]
 
+    def provenance(self, symbol: str) -> list[dict[str, Any]]:
+        """Which provider gave each stored row, as runs (core.provenance.runs)."""
+        from barlake.core.codec import decode_provenance
+        from barlake.core.provenance import runs
+
+        obj = self.raw.read(daily_name(normalize_symbol(symbol)))
+        if obj is None:
+            raise NotFoundError(f"no bars for {symbol}")
+        return runs(decode_provenance(obj.data))
+
     def profile(self, symbol: str) -> dict[str, Any]:
         found = self.state.get_profile(normalize_symbol(symbol))
         if found is None:

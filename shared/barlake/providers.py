@@ -1,0 +1,73 @@
+"""Which bar sources exist, and how `BARLAKE_PROVIDER` names them.
+
+Kept out of config.py so that adding a source is one entry here and one adapter file: the spec
+is `yahoo`, `tiingo`, `alphavantage`, `polygon` or `replay:DIR`. Each adapter is imported only
+when built, so read paths (show, the API) never import yfinance or pandas.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from barlake.ports import Pacer, Provider
+
+# Display names (CLI messages) of the sources a spec may name.
+PROVIDER_NAMES = {
+    "yahoo": "Yahoo Finance",
+    "tiingo": "Tiingo",
+    "alphavantage": "Alpha Vantage",
+    "polygon": "Polygon/Massive",
+}
+
+
+def spec_error(spec: str) -> str | None:
+    """Why `spec` is not a valid BARLAKE_PROVIDER, or None. A comma-separated list is a chain
+    (first = primary, then the fallbacks in order), each name at most once."""
+    if "," in spec:
+        names = [n.strip() for n in spec.split(",")]
+        if len(set(names)) != len(names):
+            return f"BARLAKE_PROVIDER names a provider twice: {spec!r}"
+        return next((e for e in map(spec_error, names) if e), None)
+    if spec in PROVIDER_NAMES or (spec.startswith("replay:") and len(spec) > len("replay:")):
+        return None
+    return (
+        f"BARLAKE_PROVIDER must be one of {', '.join(PROVIDER_NAMES)} or replay:DIR, got {spec!r}"
+    )
+
+
+def build_provider(spec: str, settings: Any = None, pacer: Pacer | None = None) -> Provider:
+    """The adapter a spec names; keys and base URLs come from `settings` (config.Settings)."""
+    if "," in spec:
+        from barlake.adapters.chain_provider import ChainProvider
+
+        return ChainProvider([build_provider(n.strip(), settings, pacer) for n in spec.split(",")])
+    if spec.startswith("replay:"):
+        from barlake.adapters.replay_provider import ReplayProvider
+
+        return ReplayProvider(spec.removeprefix("replay:"))
+    if spec == "tiingo":
+        from barlake.adapters.tiingo_provider import TiingoProvider
+
+        return TiingoProvider(
+            getattr(settings, "tiingo_token", ""), getattr(settings, "tiingo_url", ""), pacer=pacer
+        )
+    if spec == "alphavantage":
+        from barlake.adapters.alphavantage_provider import AlphaVantageProvider
+
+        return AlphaVantageProvider(
+            getattr(settings, "alphavantage_key", ""),
+            getattr(settings, "alphavantage_url", ""),
+            pacer=pacer,
+        )
+    if spec == "polygon":
+        from barlake.adapters.polygon_provider import PolygonProvider
+
+        return PolygonProvider(
+            getattr(settings, "polygon_key", ""), getattr(settings, "polygon_url", ""), pacer=pacer
+        )
+    if spec != "yahoo":
+        raise ValueError(spec_error(spec) or spec)
+    from barlake.adapters.yfinance_provider import YFinanceProvider  # heavy import: only here
+
+    return YFinanceProvider()
