@@ -342,3 +342,14 @@ class Provider(Protocol):
         """Daily bars for [start, end] (inclusive; start None = full history, end None = up
         to now). Every symbol asked gets a FetchResult, with bars or with an error."""
         ...
+
+
+class Pacer(Protocol):
+    """Paces provider requests: one budget per provider, shared by every instance and thread."""
+
+    def acquire(self, provider: str, cost: int = 1) -> float:
+        """Block until `cost` requests to `provider` may be sent; return the seconds waited.
+
+        Raises TransientError when the wait would exceed the caller's patience (the batch is
+        retried later rather than holding an instance hostage)."""
+        ...
