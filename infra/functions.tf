@@ -106,6 +106,15 @@ locals {
     BARLAKE_PROVIDER         = "yahoo"
     BARLAKE_OVERLAP_SESSIONS = tostring(var.overlap_sessions)
     BARLAKE_DEFAULT_START    = var.default_start
+    # The request budget (README "Pacing and the request budget"): one budget shared by every
+    # ingest instance through Redis/Upstash; an instance pacing alone (pacer_backend = memory,
+    # or the shared budget unreachable) takes its slice, the budget ÷ ingest_max_instances.
+    BARLAKE_PACER                     = var.pacer_backend
+    BARLAKE_YAHOO_REQUESTS_PER_MINUTE = tostring(var.yahoo_requests_per_minute)
+    BARLAKE_PACER_MAX_WAIT_S          = tostring(var.pacer_max_wait_s)
+    BARLAKE_PACER_JITTER_MS           = tostring(var.pacer_jitter_ms)
+    BARLAKE_PACER_INSTANCES           = tostring(var.ingest_max_instances)
+    BARLAKE_YAHOO_CONCURRENCY         = tostring(var.yahoo_concurrency)
   }
   env_api = {
     BARLAKE_CACHE_MEMORY_MB = tostring(var.cache_memory_mb)

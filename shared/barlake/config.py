@@ -149,6 +149,44 @@ class Settings:
         "In-process cache (L1) in front of Redis/Upstash, MiB per instance (0: none).",
         ("api",),
     )
+    # Request pacing (barlake.pacing; README "Pacing and the request budget").
+    pacer: str = _env(
+        "BARLAKE_PACER",
+        "memory",
+        "Request budget shared by every ingest instance: memory (this process), redis or upstash "
+        "(BARLAKE_REDIS_URL / BARLAKE_UPSTASH_*).",
+        ("ingest",),
+    )
+    yahoo_requests_per_minute: str = _env(
+        "BARLAKE_YAHOO_REQUESTS_PER_MINUTE",
+        "55",
+        "Requests per minute to Yahoo, all instances together (yfinance quotes ~60/min).",
+        ("ingest",),
+    )
+    pacer_max_wait_s: str = _env(
+        "BARLAKE_PACER_MAX_WAIT_S",
+        "120",
+        "Longest wait for the budget; beyond it the batch is retried later (transient).",
+        ("ingest",),
+    )
+    pacer_jitter_ms: str = _env(
+        "BARLAKE_PACER_JITTER_MS",
+        "250",
+        "Random delay (0 to this, ms) added after each paced wait.",
+        ("ingest",),
+    )
+    pacer_instances: str = _env(
+        "BARLAKE_PACER_INSTANCES",
+        "1",
+        "Ingest instances sharing the budget; one pacing alone (memory, Redis down) takes ÷ this.",
+        ("ingest",),
+    )
+    yahoo_concurrency: str = _env(
+        "BARLAKE_YAHOO_CONCURRENCY",
+        "4",
+        "Yahoo requests in flight at once per instance.",
+        ("ingest",),
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: str) -> Settings:
@@ -223,6 +261,9 @@ class Settings:
             raise ConfigError(f"BARLAKE_LAKE_DIR={self.lake_dir!r} is a file, not a folder")
         if self.sqlite_path and Path(self.sqlite_path).is_dir():
             raise ConfigError(f"BARLAKE_SQLITE_PATH={self.sqlite_path!r} is a folder, not a file")
+        from barlake import pacing
+
+        pacing.check(self)
         if self.provider != "yahoo" and not self.provider.startswith("replay:"):
             raise ConfigError(
                 f"BARLAKE_PROVIDER must be yahoo or replay:DIR, got {self.provider!r}"
@@ -237,22 +278,23 @@ def _var(name: str) -> str:
     return next(f.metadata["env"] for f in fields(Settings) if f.name == name)
 
 
-def make_provider(spec: str) -> Provider:
+def make_provider(spec: str, pacer: Any = None, concurrency: int = 4) -> Provider:
     if spec.startswith("replay:"):
         from barlake.adapters.replay_provider import ReplayProvider
 
         return ReplayProvider(spec.removeprefix("replay:"))
     from barlake.adapters.yfinance_provider import YFinanceProvider  # heavy import: only here
 
-    return YFinanceProvider()
+    return YFinanceProvider(pacer=pacer, concurrency=concurrency)
 
 
 class LazyProvider:
     """Builds the configured provider on first fetch, so that read paths (show, status, the
     API) never import yfinance and pandas."""
 
-    def __init__(self, spec: str) -> None:
+    def __init__(self, spec: str, pacer: Any = None, concurrency: int = 4) -> None:
         self.spec = spec
+        self.pacer, self.concurrency = pacer, concurrency
         self.name = "replay" if spec.startswith("replay:") else spec
         self._provider: Provider | None = None
 
@@ -260,7 +302,7 @@ class LazyProvider:
         self, symbols: Sequence[str], start: date | None, end: date | None
     ) -> dict[str, FetchResult]:
         if self._provider is None:
-            self._provider = make_provider(self.spec)
+            self._provider = make_provider(self.spec, self.pacer, self.concurrency)
         return self._provider.fetch(symbols, start, end)
 
 
@@ -276,6 +318,7 @@ class App:
     cache: Cache
     provider: Provider
     clock: Callable[[], datetime]
+    pacer: Any = None  # the request budget the provider draws from (barlake.pacing)
 
     def __post_init__(self) -> None:
         from barlake.services.derived import ProfileService, WeeklyService
@@ -410,11 +453,15 @@ def build_app(
             bus.publish(RAW_OBJECT_FINALIZED, event.to_json(), {"eventType": "OBJECT_FINALIZE"})
 
     cache = make_cache(settings)
+    from barlake.pacing import make_pacer
+
+    pacer = make_pacer(settings)
     adapters: dict[str, Any] = {
         "raw": _object_store(settings, settings.raw_bucket, finalized),
         "derived": _object_store(settings, settings.derived_bucket),
         "state": _state_store(settings),
-        "provider": provider or LazyProvider(settings.provider),
+        "provider": provider
+        or LazyProvider(settings.provider, pacer, int(settings.yahoo_concurrency)),
     }
     if instrument:  # per-event time spent in each port, for the function logs and the bench
         from barlake.timing import wrap
@@ -435,6 +482,7 @@ def build_app(
         bus=bus,
         cache=cache,
         clock=clock or utc_now,
+        pacer=pacer,
         **adapters,
     )
     if settings.events == "inprocess":

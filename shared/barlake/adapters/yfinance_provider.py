@@ -94,8 +94,9 @@ from yfinance.exceptions import (
     YFTzMissingError,
 )
 
+from barlake.adapters.memory_pacer import PacerPatienceExceeded
 from barlake.core.schema import ACTION_SCHEMA, BAR_SCHEMA
-from barlake.ports import ErrorKind, FetchResult, ProviderError
+from barlake.ports import ErrorKind, FetchResult, Pacer, ProviderError
 
 try:  # yfinance's default transport; absent when yfinance falls back to requests
     from curl_cffi.curl import CurlError
@@ -104,6 +105,7 @@ except ImportError:  # pragma: no cover
 
 DEFAULT_CACHE_DIR = Path(tempfile.gettempdir()) / "barlake-yfinance"
 MAX_WORKERS = 8  # concurrent chart requests inside a batch (yf.download uses 2 x CPUs)
+PACER_NAME = "yahoo"  # the budget every Yahoo request draws from (barlake.pacing.YAHOO)
 _MESSAGE_LIMIT = 300
 _CHART_PATH = "/v8/finance/chart/"
 # curl's "couldn't resolve proxy", "couldn't resolve host", "couldn't connect"
@@ -135,18 +137,34 @@ class _ChartWatch:
     that a caller could not lower otherwise.
     """
 
-    def __init__(self, session: Any, timeout: float) -> None:
+    def __init__(
+        self, session: Any, timeout: float, pacer: Pacer | None = None, concurrency: int = 8
+    ) -> None:
         self._timeout = timeout
         self._answers: dict[str, _Answer] = {}
         self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(concurrency)
+        self.pacer = pacer
+        self.requests = 0  # requests sent to Yahoo through this session
+        self.paced_s = 0.0  # seconds spent waiting for the request budget
         original = session.request
 
         def request(*args: Any, **kwargs: Any) -> Any:
             given = kwargs.get("timeout")
             if given is None or (isinstance(given, int | float) and given > self._timeout):
                 kwargs["timeout"] = self._timeout
-            response = original(*args, **kwargs)
-            self._note(kwargs["url"] if "url" in kwargs else args[1], response)
+            url = kwargs["url"] if "url" in kwargs else args[1]
+            # Every request to Yahoo (cookie, crumb, timezone probe, chart, quote) is one
+            # request of the shared budget, and at most `concurrency` are in flight at once.
+            with self._slots:
+                if self.pacer is not None:
+                    waited = self.pacer.acquire(PACER_NAME)
+                    with self._lock:
+                        self.paced_s += waited
+                with self._lock:
+                    self.requests += 1
+                response = original(*args, **kwargs)
+            self._note(url, response)
             return response
 
         session.request = request
@@ -195,7 +213,11 @@ class YFinanceProvider:
         cache_dir: str | Path | None = None,
         timeout: float = 10.0,
         clock: Callable[[], datetime] | None = None,
+        pacer: Pacer | None = None,
+        concurrency: int = MAX_WORKERS,
     ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         if timeout <= 0:
@@ -207,7 +229,8 @@ class YFinanceProvider:
         self.cache_dir = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR
         self.timeout = float(timeout)
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._watch = _ChartWatch(self._session, self.timeout)
+        self.concurrency = concurrency
+        self._watch = _ChartWatch(self._session, self.timeout, pacer, concurrency)
         self._configure_yfinance()
 
     # ----------------------------------------------------------------------- public
@@ -275,7 +298,7 @@ class YFinanceProvider:
                 outcomes.update({s: _Outcome(FetchResult(s, error=halted), True) for s in todo})
                 return outcomes
         if todo:
-            with ThreadPoolExecutor(max_workers=min(len(todo), MAX_WORKERS)) as pool:
+            with ThreadPoolExecutor(max_workers=min(len(todo), self.concurrency)) as pool:
                 for symbol, outcome in zip(
                     todo, pool.map(lambda s: self._fetch_one(s, start, end), todo), strict=True
                 ):
@@ -361,6 +384,9 @@ def _classify(exc: BaseException, answer: _Answer | None) -> tuple[ProviderError
     def error(kind: ErrorKind, message: str, halts: bool = False) -> tuple[ProviderError, bool]:
         return ProviderError(kind, _one_line(message)), halts
 
+    refused = _pacing_refusal(exc)
+    if refused is not None:  # our own budget said no: nothing was sent, stop the batch
+        return error(ErrorKind.RATE_LIMITED, f"request budget: {refused}", halts=True)
     if isinstance(exc, YFRateLimitError) or (answer is not None and answer.status == 429):
         return error(ErrorKind.RATE_LIMITED, "rate limited by Yahoo (HTTP 429)", halts=True)
     network = _network_failure(exc)
@@ -389,6 +415,21 @@ def _classify(exc: BaseException, answer: _Answer | None) -> tuple[ProviderError
     if isinstance(exc, YFDataException | ValueError):
         return error(ErrorKind.TRANSIENT, f"unusable answer from Yahoo: {detail}")
     return error(ErrorKind.TRANSIENT, f"unexpected error: {detail}")
+
+
+def _pacing_refusal(exc: BaseException) -> PacerPatienceExceeded | None:
+    """The pacer's refusal (patience exceeded), wherever yfinance wrapped it."""
+    seen: set[int] = set()
+    stack: list[Any] = [exc]
+    while stack:
+        e = stack.pop()
+        if not isinstance(e, BaseException) or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, PacerPatienceExceeded):
+            return e
+        stack.extend([e.__cause__, e.__context__, *e.args])
+    return None
 
 
 def _network_failure(exc: BaseException) -> str | None:
