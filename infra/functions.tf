@@ -115,6 +115,9 @@ locals {
     BARLAKE_PACER_JITTER_MS           = tostring(var.pacer_jitter_ms)
     BARLAKE_PACER_INSTANCES           = tostring(var.ingest_max_instances)
     BARLAKE_YAHOO_CONCURRENCY         = tostring(var.yahoo_concurrency)
+    BARLAKE_YAHOO_QUOTES              = var.yahoo_quotes
+    BARLAKE_OUTAGE_SHARE              = tostring(var.outage_share)
+    BARLAKE_OUTAGE_MIN_SYMBOLS        = tostring(var.outage_min_symbols)
   }
   env_api = {
     BARLAKE_CACHE_MEMORY_MB = tostring(var.cache_memory_mb)

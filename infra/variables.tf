@@ -330,3 +330,33 @@ variable "yahoo_concurrency" {
     error_message = "yahoo_concurrency must be a whole number from 1 to 64."
   }
 }
+
+variable "yahoo_quotes" {
+  description = "on: daily updates take each symbol's new bar from Yahoo's quote endpoint (100 symbols a request) when it fits, chart requests only where needed; off: one chart request per symbol (BARLAKE_YAHOO_QUOTES). README, \"The request budget\"."
+  type        = string
+  default     = "on"
+  validation {
+    condition     = contains(["on", "off"], var.yahoo_quotes)
+    error_message = "yahoo_quotes must be on or off."
+  }
+}
+
+variable "outage_share" {
+  description = "Share (0.01 to 1) of a batch's known symbols answering not-found/no-data at once that is treated as a provider outage, retried, not delistings (BARLAKE_OUTAGE_SHARE)."
+  type        = number
+  default     = 0.5
+  validation {
+    condition     = var.outage_share >= 0.01 && var.outage_share <= 1
+    error_message = "outage_share must be from 0.01 to 1."
+  }
+}
+
+variable "outage_min_symbols" {
+  description = "Known symbols a batch needs before the outage rule applies (BARLAKE_OUTAGE_MIN_SYMBOLS)."
+  type        = number
+  default     = 5
+  validation {
+    condition     = var.outage_min_symbols >= 1 && var.outage_min_symbols <= 1000 && floor(var.outage_min_symbols) == var.outage_min_symbols
+    error_message = "outage_min_symbols must be a whole number from 1 to 1000."
+  }
+}

@@ -187,6 +187,26 @@ class Settings:
         "Yahoo requests in flight at once per instance.",
         ("ingest",),
     )
+    yahoo_quotes: str = _env(
+        "BARLAKE_YAHOO_QUOTES",
+        "on",
+        "on: daily updates take the bar from Yahoo's quote (100 symbols a request) when it fits; "
+        "off: one chart request per symbol.",
+        ("ingest",),
+    )
+    outage_share: str = _env(
+        "BARLAKE_OUTAGE_SHARE",
+        "0.5",
+        "Share of a batch's known symbols answering not-found/no-data that means a provider "
+        "outage (retried), not delistings.",
+        ("ingest",),
+    )
+    outage_min_symbols: str = _env(
+        "BARLAKE_OUTAGE_MIN_SYMBOLS",
+        "5",
+        "Known symbols a batch needs before the outage rule applies.",
+        ("ingest",),
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: str) -> Settings:
@@ -301,9 +321,17 @@ class LazyProvider:
     def fetch(
         self, symbols: Sequence[str], start: date | None, end: date | None
     ) -> dict[str, FetchResult]:
+        return self._built().fetch(symbols, start, end)
+
+    def _built(self) -> Provider:
         if self._provider is None:
             self._provider = make_provider(self.spec, self.pacer, self.concurrency)
-        return self._provider.fetch(symbols, start, end)
+        return self._provider
+
+    @property
+    def quotes(self) -> Any:
+        """The provider's quotes, when it has them (AttributeError otherwise, as if absent)."""
+        return self._built().quotes  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -324,6 +352,7 @@ class App:
         from barlake.services.derived import ProfileService, WeeklyService
         from barlake.services.dispatch import DispatchService
         from barlake.services.ingest import IngestService
+        from barlake.services.outage import OutageRule
         from barlake.services.read import ReadService
 
         s = self.settings
@@ -337,6 +366,8 @@ class App:
             self.clock,
             int(s.overlap_sessions),
             date.fromisoformat(s.default_start) if s.default_start else None,
+            use_quotes=s.yahoo_quotes == "on",
+            outage_rule=OutageRule(float(s.outage_share), int(s.outage_min_symbols)),
         )
         self.weekly = WeeklyService(self.raw, self.derived)
         self.profile = ProfileService(self.raw, self.derived, self.state, self.clock)

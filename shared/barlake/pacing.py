@@ -62,6 +62,10 @@ def check(settings: Settings) -> None:
     _number(settings, "pacer_jitter_ms", 0, 10_000, whole=True)
     _number(settings, "pacer_instances", 1, 1000, whole=True)
     _number(settings, "yahoo_concurrency", 1, 64, whole=True)
+    _number(settings, "outage_share", 0.01, 1, whole=False)
+    _number(settings, "outage_min_symbols", 1, 1000, whole=True)
+    if settings.yahoo_quotes not in ("on", "off"):
+        raise ConfigError(f"BARLAKE_YAHOO_QUOTES must be on or off, got {settings.yahoo_quotes!r}")
 
 
 def budgets(settings: Settings) -> dict[str, Budget]:

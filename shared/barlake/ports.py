@@ -302,9 +302,13 @@ class ErrorKind(StrEnum):
     RATE_LIMITED = "rate_limited"  # back off, retry later
     TRANSIENT = "transient"  # network, 5xx, timeouts: retry
     UNREACHABLE = "unreachable"  # no route to the provider at all
+    # Many known symbols "not found" at once: the provider is blocking us (services/outage.py)
+    OUTAGE = "outage"
 
 
-RETRYABLE = frozenset({ErrorKind.RATE_LIMITED, ErrorKind.TRANSIENT, ErrorKind.UNREACHABLE})
+RETRYABLE = frozenset(
+    {ErrorKind.RATE_LIMITED, ErrorKind.TRANSIENT, ErrorKind.UNREACHABLE, ErrorKind.OUTAGE}
+)
 
 
 @dataclass(frozen=True)

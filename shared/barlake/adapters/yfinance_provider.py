@@ -69,7 +69,7 @@ import re
 import socket
 import tempfile
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -95,6 +95,7 @@ from yfinance.exceptions import (
 )
 
 from barlake.adapters.memory_pacer import PacerPatienceExceeded
+from barlake.core.quotes import Quote
 from barlake.core.schema import ACTION_SCHEMA, BAR_SCHEMA
 from barlake.ports import ErrorKind, FetchResult, Pacer, ProviderError
 
@@ -106,6 +107,8 @@ except ImportError:  # pragma: no cover
 DEFAULT_CACHE_DIR = Path(tempfile.gettempdir()) / "barlake-yfinance"
 MAX_WORKERS = 8  # concurrent chart requests inside a batch (yf.download uses 2 x CPUs)
 PACER_NAME = "yahoo"  # the budget every Yahoo request draws from (barlake.pacing.YAHOO)
+QUOTE_URL = "https://query2.finance.yahoo.com/v7/finance/quote"
+QUOTE_BATCH = 100  # symbols per quote request (URLs stay well under 2 KB)
 _MESSAGE_LIMIT = 300
 _CHART_PATH = "/v8/finance/chart/"
 # curl's "couldn't resolve proxy", "couldn't resolve host", "couldn't connect"
@@ -154,10 +157,11 @@ class _ChartWatch:
             if given is None or (isinstance(given, int | float) and given > self._timeout):
                 kwargs["timeout"] = self._timeout
             url = kwargs["url"] if "url" in kwargs else args[1]
-            # Every request to Yahoo (cookie, crumb, timezone probe, chart, quote) is one
+            # Every request to Yahoo's API hosts (crumb, timezone probe, chart, quote) is one
             # request of the shared budget, and at most `concurrency` are in flight at once.
+            # The cookie and consent pages (fc./guce.yahoo.com) are not API calls: not paced.
             with self._slots:
-                if self.pacer is not None:
+                if self.pacer is not None and _is_api(url):
                     waited = self.pacer.acquire(PACER_NAME)
                     with self._lock:
                         self.paced_s += waited
@@ -275,6 +279,33 @@ class YFinanceProvider:
             finally:
                 YfData.cache_get.cache_clear()
         return {s: results[s] for s in wanted}
+
+    def quotes(self, symbols: Sequence[str]) -> dict[str, Quote]:
+        """Yahoo's v7 quotes for `symbols`, QUOTE_BATCH per request (the request budget's
+        cheap path: barlake.core.quotes). A symbol Yahoo does not know is absent. Each quote's
+        timezone seeds yfinance's timezone cache, so the chart requests that follow skip
+        yfinance's per-symbol timezone probe (a cold instance would otherwise send two requests
+        per symbol). Errors raise: the caller falls back to chart requests."""
+        wanted = list(dict.fromkeys(symbols))
+        found: dict[str, Quote] = {}
+        with _FETCH_LOCK:
+            self._configure_yfinance()
+            data = YfData(session=self._session)
+            tz_cache = yf_cache.get_tz_cache()
+            for i in range(0, len(wanted), QUOTE_BATCH):
+                chunk = wanted[i : i + QUOTE_BATCH]
+                params = {"symbols": ",".join(chunk), "formatted": "false"}
+                body = data.get_raw_json(QUOTE_URL, params=params, timeout=self.timeout)
+                asked = {s.upper(): s for s in chunk}
+                for item in (body.get("quoteResponse") or {}).get("result") or []:
+                    quote = _quote(item)
+                    if quote is None or quote.symbol.upper() not in asked:
+                        continue
+                    symbol = asked[quote.symbol.upper()]
+                    found[symbol] = quote
+                    if tz_cache.lookup(symbol) is None:
+                        tz_cache.store(symbol, quote.timezone)
+        return found
 
     # ----------------------------------------------------------------------- internals
 
@@ -415,6 +446,40 @@ def _classify(exc: BaseException, answer: _Answer | None) -> tuple[ProviderError
     if isinstance(exc, YFDataException | ValueError):
         return error(ErrorKind.TRANSIENT, f"unusable answer from Yahoo: {detail}")
     return error(ErrorKind.TRANSIENT, f"unexpected error: {detail}")
+
+
+def _quote(item: Mapping[str, Any]) -> Quote | None:
+    """One v7 quote result, or None when it lacks what a bar needs to be judged."""
+
+    def number(key: str) -> float | None:
+        value = item.get(key)
+        return float(value) if isinstance(value, int | float) else None
+
+    stamp, tz, symbol = (
+        item.get("regularMarketTime"),
+        item.get("exchangeTimezoneName"),
+        item.get("symbol"),
+    )
+    if not isinstance(stamp, int | float) or not isinstance(tz, str) or not isinstance(symbol, str):
+        return None
+    volume = item.get("regularMarketVolume")
+    return Quote(
+        symbol=symbol,
+        market_time=datetime.fromtimestamp(stamp, UTC),
+        timezone=tz,
+        open=number("regularMarketOpen"),
+        high=number("regularMarketDayHigh"),
+        low=number("regularMarketDayLow"),
+        close=number("regularMarketPrice"),
+        volume=int(volume) if isinstance(volume, int | float) else None,
+        previous_close=number("regularMarketPreviousClose"),
+        market_state=str(item.get("marketState") or ""),
+    )
+
+
+def _is_api(url: Any) -> bool:
+    host = urlsplit(str(url)).hostname or ""
+    return host.startswith("query") and host.endswith(".finance.yahoo.com")
 
 
 def _pacing_refusal(exc: BaseException) -> PacerPatienceExceeded | None:

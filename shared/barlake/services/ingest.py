@@ -22,7 +22,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -56,6 +56,8 @@ from barlake.ports import (
     SymbolOutcome,
     TransientError,
 )
+from barlake.services import outage, quote_path
+from barlake.services.outage import OutageRule
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +92,9 @@ class IngestService:
     default_start: date | None = None
     max_write_attempts: int = 8
     on_outcome: Callable[[SymbolOutcome], None] | None = None
+    # Request budget and outage sense (issue #11): services/quote_path.py, services/outage.py
+    use_quotes: bool = False
+    outage_rule: OutageRule = field(default_factory=OutageRule)
 
     # ------------------------------------------------------------------ storage
     def load(self, symbol: str) -> Stored | None:
@@ -121,7 +126,7 @@ class IngestService:
             if symbol not in outcomes:
                 with self._guard(symbol, outcomes, "planning the fetch window"):
                     windows[symbol] = self._window(symbol, stored[symbol], batch)
-        fetched = self._fetch_windows(windows)
+        fetched = self._fetch_first(windows, stored, batch)
 
         plans: dict[str, _Plan] = {}
         refetch: dict[str, tuple[date | None, date | None]] = {}
@@ -208,6 +213,31 @@ class IngestService:
                 return None
         candidates = [d for d in (first, wanted) if d is not None]
         return min(candidates) if candidates else None
+
+    def _fetch_first(
+        self,
+        windows: dict[str, tuple[date | None, date | None]],
+        stored: dict[str, Stored | None],
+        batch: IngestBatch,
+    ) -> dict[str, FetchResult]:
+        """The batch's first fetch: quotes where they suffice (an ordinary incremental batch),
+        charts for the rest; then the outage rule over the previously active symbols."""
+        known = [s for s in windows if (st := stored.get(s)) is not None and st.bars.num_rows]
+        fetched: dict[str, FetchResult] = {}
+        if self.use_quotes and batch.start is None and batch.end is None and not batch.full:
+            tails = {s: st.bars for s in known if (st := stored[s]) is not None}
+            answers = quote_path.from_quotes(self.provider, tails)
+            fetched.update(answers.results)
+            quiet = outage.judge_quotes(answers.missing, answers.asked, self.outage_rule)
+            if quiet is not None:  # no chart request is spent on a provider that blocks us
+                held = {s: FetchResult(s, error=quiet.error) for s in windows}
+                return outage.apply(held, quiet, batch.run_id, batch.batch_id)
+        rest = {s: w for s, w in windows.items() if s not in fetched}
+        fetched.update(self._fetch_windows(rest))
+        found = outage.judge(fetched, known, self.outage_rule)
+        if found is not None:
+            fetched = outage.apply(fetched, found, batch.run_id, batch.batch_id)
+        return fetched
 
     def _fetch_windows(
         self, windows: dict[str, tuple[date | None, date | None]]
