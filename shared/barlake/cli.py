@@ -35,7 +35,7 @@ from barlake.ports import RunStatus, SymbolOutcome
 from barlake.services.read import NotFoundError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_NOT_FOUND = 0, 1, 2, 3, 4
-PROVIDER_NAMES = {"yahoo": "Yahoo Finance"}
+PROVIDER_NAMES = {"yahoo": "Yahoo Finance", "yahoo-sim": "Yahoo Finance (simulated)"}
 
 app = typer.Typer(
     add_completion=False,
@@ -188,17 +188,28 @@ def render_latest(app_: App, symbols: list[str]) -> None:
 
 
 def execute(app_: App, request: IngestRequest, total: int) -> RunStatus:
-    """Publish the request on the embedded bus and deliver it, with a progress bar."""
+    """Publish the request on the embedded bus and deliver it, with a progress bar that shows
+    the request budget at work (requests sent, seconds waited for it) and an ETA."""
+    from barlake.pacing import pacing_status
+
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
+        TextColumn("{task.fields[pacing]}"),
         console=err,
         transient=True,
     )
     with progress:
-        task = progress.add_task("ingesting", total=total)
-        app_.observe(lambda o: progress.update(task, advance=1, description=o.symbol))
+        task = progress.add_task("ingesting", total=total, pacing="")
+        done = [0]
+
+        def advance(o: SymbolOutcome) -> None:
+            done[0] += 1
+            status = pacing_status(app_.pacer, app_.settings, done[0], total)
+            progress.update(task, advance=1, description=o.symbol, pacing=status)
+
+        app_.observe(advance)
         return run_embedded(app_, request)
 
 
@@ -240,6 +251,14 @@ def run(
     except NotFoundError:
         fail("the run was never dispatched (BARLAKE_LOG_LEVEL=INFO shows why)", EXIT_FAILED)
     outcomes = status.outcomes()
+    outage = next((o for o in outcomes if o.error_kind == "outage"), None)
+    if outage is not None:  # the provider blocks us: nothing recorded, the run incomplete
+        fail(
+            f"{PROVIDER_NAMES.get(app_.provider.name, app_.provider.name)} cannot be reached: "
+            f"{outage.error}; the registry is unchanged and run {run_id} incomplete, run it "
+            "again later",
+            EXIT_UNREACHABLE,
+        )
     if outcomes and all(o.error_kind == "unreachable" for o in outcomes):
         reason = (outcomes[0].error or "").split(" See http")[0].rstrip(". ")
         fail(

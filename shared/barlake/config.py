@@ -284,7 +284,9 @@ class Settings:
         from barlake import pacing
 
         pacing.check(self)
-        if self.provider != "yahoo" and not self.provider.startswith("replay:"):
+        if self.provider != "yahoo" and not self.provider.startswith(
+            ("replay:", "yahoo-sim:http://127.0.0.1:")
+        ):
             raise ConfigError(
                 f"BARLAKE_PROVIDER must be yahoo or replay:DIR, got {self.provider!r}"
             )
@@ -305,7 +307,12 @@ def make_provider(spec: str, pacer: Any = None, concurrency: int = 4) -> Provide
         return ReplayProvider(spec.removeprefix("replay:"))
     from barlake.adapters.yfinance_provider import YFinanceProvider  # heavy import: only here
 
-    return YFinanceProvider(pacer=pacer, concurrency=concurrency)
+    session = None
+    if spec.startswith("yahoo-sim:"):  # the simulated Yahoo (tests, bench): barlake.yahoo_sim
+        from barlake.yahoo_sim import forwarding_session
+
+        session = forwarding_session(spec.removeprefix("yahoo-sim:"))
+    return YFinanceProvider(session, pacer=pacer, concurrency=concurrency)
 
 
 class LazyProvider:
@@ -315,7 +322,7 @@ class LazyProvider:
     def __init__(self, spec: str, pacer: Any = None, concurrency: int = 4) -> None:
         self.spec = spec
         self.pacer, self.concurrency = pacer, concurrency
-        self.name = "replay" if spec.startswith("replay:") else spec
+        self.name = "replay" if spec.startswith("replay:") else spec.split(":", 1)[0]
         self._provider: Provider | None = None
 
     def fetch(

@@ -102,3 +102,18 @@ def make_pacer(settings: Settings) -> Any:
 
         shared = UpstashPacer(settings.upstash_url, settings.upstash_token, budgets(settings), **kw)
     return ResilientPacer(shared, instances=instances)
+
+
+def pacing_status(pacer: Any, settings: Settings, done: int, total: int) -> str:
+    """One line for a progress bar: the requests sent, the wait for the budget, and an ETA at
+    the budget (requests per symbol so far × symbols left ÷ the rate)."""
+    granted = int(getattr(pacer, "granted", 0) or 0)
+    waited = float(getattr(pacer, "waited_s", 0.0) or 0.0)
+    rate = float(settings.yahoo_requests_per_minute)
+    if settings.pacer == "memory":
+        rate /= int(settings.pacer_instances)
+    line = f"{granted} req · paced {rate:g}/min · waited {waited:.0f} s"
+    if done and granted:
+        eta = (total - done) * granted / done / rate * 60
+        line += f" · ETA {int(eta // 60)}:{int(eta % 60):02d}"
+    return line

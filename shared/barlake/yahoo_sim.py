@@ -183,6 +183,7 @@ class SimulatedYahoo:
         elif params.get("range") == "max":
             keep = list(range(len(stamps)))
         else:  # range=1d (yfinance's timezone probe) and the like: the last bar
+            self._count("tz_probe")
             keep = [len(stamps) - 1]
         meta = {
             "currency": "USD",
@@ -259,14 +260,16 @@ def _series(
     dividends: tuple[tuple[date, float], ...],
 ) -> dict[str, Any]:
     """A deterministic random walk for `symbol` over `days`, split- and dividend-adjusted."""
-    rng = np.random.default_rng(_seed(symbol))
+    # One generator per series, so a longer history (the next day) keeps every earlier value.
+    seed = _seed(symbol)
+    rng = [np.random.default_rng([seed, k]) for k in range(5)]
     n = len(days)
-    base = 10.0 + (_seed(symbol) % 49000) / 100.0
-    close = base * np.cumprod(1.0 + rng.normal(0.0, 0.015, n))
-    open_ = close * (1.0 + rng.normal(0.0, 0.004, n))
-    high = np.maximum(open_, close) * (1.0 + np.abs(rng.normal(0.0, 0.006, n)))
-    low = np.minimum(open_, close) * (1.0 - np.abs(rng.normal(0.0, 0.006, n)))
-    volume = rng.integers(100_000, 5_000_000, n)
+    base = 10.0 + (seed % 49000) / 100.0
+    close = base * np.cumprod(1.0 + rng[0].normal(0.0, 0.015, n))
+    open_ = close * (1.0 + rng[1].normal(0.0, 0.004, n))
+    high = np.maximum(open_, close) * (1.0 + np.abs(rng[2].normal(0.0, 0.006, n)))
+    low = np.minimum(open_, close) * (1.0 - np.abs(rng[3].normal(0.0, 0.006, n)))
+    volume = rng[4].integers(100_000, 5_000_000, n)
     index = {d: i for i, d in enumerate(days)}
     for day, ratio in splits:  # prices before the split, as Yahoo shows them now
         if day in index:

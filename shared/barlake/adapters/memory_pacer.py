@@ -41,6 +41,8 @@ class MemoryPacer:
         self._clock, self._sleep = clock, sleep
         self._tats: dict[str, float | None] = {}
         self._lock = threading.Lock()
+        self.granted = 0  # requests let through (for progress displays)
+        self.waited_s = 0.0  # seconds callers slept for the budget
 
     def budget(self, provider: str) -> Budget | None:
         return self.budgets.get(provider, self.default)
@@ -68,8 +70,11 @@ class MemoryPacer:
         return r.wait, now + r.wait
 
     def acquire(self, provider: str, cost: int = 1) -> float:
-        wait = self.reserve(provider, cost)
-        return sleep_with_jitter(wait, self.jitter_s, self._sleep)
+        waited = sleep_with_jitter(self.reserve(provider, cost), self.jitter_s, self._sleep)
+        with self._lock:
+            self.granted += cost
+            self.waited_s += waited
+        return waited
 
 
 def sleep_with_jitter(wait: float, jitter_s: float, sleep: Callable[[float], None]) -> float:

@@ -47,6 +47,8 @@ class ScriptPacer:
         self.jitter_s = jitter_s
         self.prefix = KEY_PREFIX + (f"{namespace}:" if namespace else "")
         self._sleep = sleep
+        self.granted = 0  # requests this process let through (for progress displays)
+        self.waited_s = 0.0
 
     def budget(self, provider: str) -> Budget | None:
         return self.budgets.get(provider, self.default)
@@ -82,7 +84,10 @@ class ScriptPacer:
         return wait_us / 1e6, start_us / 1e6
 
     def acquire(self, provider: str, cost: int = 1) -> float:
-        return sleep_with_jitter(self.reserve(provider, cost), self.jitter_s, self._sleep)
+        waited = sleep_with_jitter(self.reserve(provider, cost), self.jitter_s, self._sleep)
+        self.granted += cost  # display counters: a lost update under threads is harmless
+        self.waited_s += waited
+        return waited
 
 
 class RedisPacer(ScriptPacer):

@@ -72,6 +72,14 @@ class ResilientPacer:
         self._down_since: float | None = None
 
     @property
+    def granted(self) -> int:
+        return self.stats.shared + self.stats.fallback
+
+    @property
+    def waited_s(self) -> float:
+        return self.stats.waited_s
+
+    @property
     def degraded(self) -> bool:
         return self._down_since is not None
 
