@@ -164,3 +164,54 @@ def test_a_few_real_delistings_are_recorded_as_such(tmp_path: Path) -> None:
     assert status.complete
     failed = {o.symbol: o.error_kind for o in status.outcomes() if o.status == "failed"}
     assert failed == {"S01": "not_found", "S02": "not_found"}
+
+
+def test_barlake_run_ends_with_exit_3_naming_the_outage(tmp_path: Path) -> None:
+    """The CLI against the simulated Yahoo over HTTP (BARLAKE_PROVIDER=yahoo-sim:URL): a block
+    storm ends `barlake run` with exit code 3 and one line; the next run, unblocked, completes."""
+    import os
+    import subprocess
+    import sys
+
+    from barlake.yahoo_sim import SimServer
+
+    sim = SimulatedYahoo(today=DAY1)
+    server = SimServer(sim)
+    env = {
+        **os.environ,
+        "COLUMNS": "200",
+        "BARLAKE_PROVIDER": f"yahoo-sim:{server.url}",
+        "BARLAKE_LAKE_DIR": str(tmp_path / "lake"),
+        "BARLAKE_PACER_JITTER_MS": "0",
+    }
+    symbols = [f"C{i}" for i in range(6)]
+
+    def barlake(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "barlake.cli", "run", *symbols, *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    try:
+        first = barlake("--start", "2025-05-01")
+        assert first.returncode == 0, first.stderr
+        sim.today, sim.blocked = DAY2, True
+        storm = barlake()
+        assert storm.returncode == 3, storm.stderr
+        lines = [line for line in storm.stderr.splitlines() if line.strip()]
+        assert lines == [
+            "barlake: error: Yahoo Finance (simulated) cannot be reached: provider outage: 6 of "
+            "6 previously active symbols answered not found / no data at once (quotes); retried "
+            "later, none marked delisted; the registry is unchanged and run "
+            + lines[0].split(" and run ")[1].split(" ")[0]
+            + " incomplete, run it again later"
+        ]
+        sim.blocked = False
+        after = barlake()
+        assert after.returncode == 0, after.stderr
+        assert sim.stats["quote"] >= 2
+    finally:
+        server.stop()
