@@ -312,7 +312,7 @@ def make_provider(spec: str, pacer: Any = None, concurrency: int = 4) -> Provide
         from barlake.yahoo_sim import forwarding_session
 
         session = forwarding_session(spec.removeprefix("yahoo-sim:"))
-    return YFinanceProvider(session, pacer=pacer, concurrency=concurrency)
+    return YFinanceProvider(session, pacer=pacer, concurrency=concurrency, seed_timezones=True)
 
 
 class LazyProvider:

@@ -204,7 +204,10 @@ class YFinanceProvider:
     session: a curl_cffi or requests Session (None: yfinance's default curl_cffi one). Its
     `request` method is wrapped to watch chart answers and cap timeouts, so give each provider
     its own. cache_dir: where yfinance keeps its SQLite caches (timezones, cookies); must be
-    writable (in Cloud Functions only /tmp is). clock: the fallback `as_of` source.
+    writable (in Cloud Functions only /tmp is). clock: the fallback `as_of` source. pacer: the
+    request budget every API request draws from (barlake.pacing); concurrency: API requests in
+    flight at once; seed_timezones: learn uncached timezones from one quote request per 100
+    symbols instead of yfinance's one probe per symbol.
     """
 
     name = "yahoo"
@@ -219,6 +222,7 @@ class YFinanceProvider:
         clock: Callable[[], datetime] | None = None,
         pacer: Pacer | None = None,
         concurrency: int = MAX_WORKERS,
+        seed_timezones: bool = False,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
@@ -234,6 +238,7 @@ class YFinanceProvider:
         self.timeout = float(timeout)
         self._clock = clock or (lambda: datetime.now(UTC))
         self.concurrency = concurrency
+        self.seed_timezones = seed_timezones
         self._watch = _ChartWatch(self._session, self.timeout, pacer, concurrency)
         self._configure_yfinance()
 
@@ -257,6 +262,9 @@ class YFinanceProvider:
         if start is not None and end is not None and start > end:
             empty = ProviderError(ErrorKind.NO_DATA, f"empty range: start {start} > end {end}")
             return {s: FetchResult(s, error=empty) for s in wanted}
+        halted_early = self._seed_timezones(wanted)
+        if halted_early is not None:  # the quote said Yahoo itself fails: as the probe would
+            return {s: FetchResult(s, error=halted_early) for s in wanted}
         results: dict[str, FetchResult] = {}
         with _FETCH_LOCK:
             self._configure_yfinance()
@@ -308,6 +316,26 @@ class YFinanceProvider:
         return found
 
     # ----------------------------------------------------------------------- internals
+
+    def _seed_timezones(self, symbols: list[str]) -> ProviderError | None:
+        """Before chart requests: one quote request per 100 symbols whose timezone yfinance
+        has not cached, instead of one timezone probe per symbol (a cold instance). Returns
+        the error for every symbol when the quote shows Yahoo itself failing (no route, a
+        429), else None; any other failure leaves the probes to yfinance."""
+        if not self.seed_timezones:
+            return None
+        with _FETCH_LOCK:
+            self._configure_yfinance()
+            cache = yf_cache.get_tz_cache()
+            cold = [s for s in symbols if cache.lookup(s) is None]
+        if len(cold) < 2:  # one probe costs what one quote costs
+            return None
+        try:
+            self.quotes(cold)
+        except Exception as exc:
+            error, halts = _classify(exc, None)
+            return ProviderError(error.kind, f"not attempted: {error.message}") if halts else None
+        return None
 
     def _configure_yfinance(self) -> None:
         """Point yfinance's process-wide state at this provider's settings."""
