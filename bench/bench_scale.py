@@ -305,8 +305,14 @@ def stack_part(n: int, scale: float, work: Path, ingest_processes: int) -> dict[
         info = stack.up(root, env, push_endpoint=endpoint)
         ingest_env = {**info.env, "K_SERVICE": "ingest"}
         source = stack.FUNCTIONS_DIR / "ingest"
-        for _ in range(ingest_processes - 1):
-            fn = start_function("ingest", source, "cloudevent", root / "logs" / "extra", ingest_env)
+        for i in range(ingest_processes - 1):
+            # its own log folder and /tmp (yfinance's caches), as a Cloud Run instance has
+            tmp = root / f"tmp-{i}"
+            tmp.mkdir(parents=True, exist_ok=True)
+            logs = root / "logs" / f"ingest-{i + 2}"
+            fn = start_function(
+                "ingest", source, "cloudevent", logs, {**ingest_env, "TMPDIR": str(tmp)}
+            )
             extra.append(fn)
             proxy.targets.append(fn.url)
         with stack.environ(info.env):
