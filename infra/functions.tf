@@ -118,6 +118,7 @@ locals {
     BARLAKE_YAHOO_QUOTES              = var.yahoo_quotes
     BARLAKE_OUTAGE_SHARE              = tostring(var.outage_share)
     BARLAKE_OUTAGE_MIN_SYMBOLS        = tostring(var.outage_min_symbols)
+    BARLAKE_DELIST_AFTER_DAYS         = tostring(var.delist_after_days)
   }
   env_api = {
     BARLAKE_CACHE_MEMORY_MB = tostring(var.cache_memory_mb)

@@ -360,3 +360,13 @@ variable "outage_min_symbols" {
     error_message = "outage_min_symbols must be a whole number from 1 to 1000."
   }
 }
+
+variable "delist_after_days" {
+  description = "Not-found answers on distinct days (within 14 days, in batches where other symbols succeeded) before a symbol is delisted: it leaves the daily fan-out and keeps its data (BARLAKE_DELIST_AFTER_DAYS)."
+  type        = number
+  default     = 3
+  validation {
+    condition     = var.delist_after_days >= 1 && var.delist_after_days <= 14 && floor(var.delist_after_days) == var.delist_after_days
+    error_message = "delist_after_days must be a whole number from 1 to 14."
+  }
+}

@@ -219,3 +219,57 @@ def test_barlake_run_ends_with_exit_3_naming_the_outage(tmp_path: Path) -> None:
         assert sim.stats["quote"] >= 2
     finally:
         server.stop()
+
+
+def test_a_symbol_is_delisted_after_not_found_on_three_days_while_others_succeed(
+    tmp_path: Path,
+) -> None:
+    from typer.testing import CliRunner
+
+    from barlake.cli import app as cli
+    from barlake.services.lifecycle import LifecycleService
+
+    sim = SimulatedYahoo(today=DAY1)
+    app = first_load(tmp_path, sim)
+    lifecycle: LifecycleService = app.ingest.lifecycle
+    sim.delisted = {"S01"}
+    days = [DAY2, date(2025, 6, 16), date(2025, 6, 17)]
+    for n, day in enumerate(days, 1):
+        sim.today = day
+        status = run(app, f"day{n}")
+        assert status.complete
+        doc = lifecycle.get("S01")
+        assert doc is not None and doc["not_found_days"] == [d.isoformat() for d in days[:n]]
+        assert doc["status"] == ("delisted" if n == 3 else "suspect")
+    registry = {r.symbol: r for r in app.state.list_symbols(active_only=False)}
+    assert not registry["S01"].active and "delisted" in registry["S01"].tags
+    assert all(r.active for s, r in registry.items() if s != "S01")
+    assert app.read.bars("S01").table.num_rows > 0  # the data is kept
+    # the next scheduled run (the registry's universe) leaves it out of the fan-out
+    sim.today = date(2025, 6, 18)
+    scheduled = run_embedded(app, IngestRequest(kind="scheduled", run_id="sched"))
+    assert scheduled.complete
+    assert {o.symbol for o in scheduled.outcomes()} == set(SYMBOLS) - {"S01"}
+    from werkzeug.test import Client
+
+    from barlake.api.app import build_api
+
+    answer = Client(build_api(app=app)).get("/v1/symbols")  # type: ignore[arg-type]
+    assert answer.status_code == 200
+    inventory = {e["symbol"]: e["delisted"] for e in answer.get_json()["symbols"]}
+    assert inventory["S01"] is True and inventory["S00"] is False
+    listed = CliRunner().invoke(cli, ["delisted", "--lake", app.settings.lake_dir])
+    assert listed.exit_code == 0, listed.output
+    row = next(line for line in listed.output.splitlines() if "S01" in line)
+    assert "delisted" in row and "2025-06-17" in row
+
+
+def test_outage_days_are_no_evidence_of_delisting(tmp_path: Path) -> None:
+    sim = SimulatedYahoo(today=DAY1)
+    app = first_load(tmp_path, sim)
+    sim.blocked = True
+    for n, day in enumerate([DAY2, date(2025, 6, 16), date(2025, 6, 17)], 1):
+        sim.today = day
+        assert not run(app, f"storm{n}").complete
+    assert all(app.ingest.lifecycle.get(s) is None for s in SYMBOLS)
+    assert all(r.active for r in app.state.list_symbols(active_only=False))

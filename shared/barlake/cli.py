@@ -390,6 +390,30 @@ def status(
 
 
 @app.command()
+def delisted(lake: LakeOption = None) -> None:
+    """List symbols that answered not found: suspect, or delisted (out of the daily fan-out,
+    data kept). `barlake run SYMBOL` makes a delisted symbol active again."""
+    from barlake.services.lifecycle import list_lifecycle
+
+    app_ = open_lake(settings(lake), existing=True)
+    docs = list_lifecycle(app_.raw)
+    inactive = {r.symbol for r in app_.state.list_symbols(active_only=False) if not r.active}
+    table = Table("symbol", "status", "not found on", "delisted on", "last answer")
+    for d in docs:
+        status = d["status"]
+        if status == "delisted" and d["symbol"] not in inactive:
+            status = "active again"
+        table.add_row(
+            d["symbol"],
+            status,
+            ", ".join(d.get("not_found_days", [])),
+            d.get("delisted_on", ""),
+            d.get("last_error", ""),
+        )
+    out.print(table if docs else "no symbol has answered not found")
+
+
+@app.command()
 def show(
     symbol: Annotated[str, typer.Argument(help="Symbol, e.g. AAPL")],
     interval: Annotated[str, typer.Option(help="1d, 1wk or 1mo")] = "1d",

@@ -207,6 +207,13 @@ class Settings:
         "Known symbols a batch needs before the outage rule applies.",
         ("ingest",),
     )
+    delist_after_days: str = _env(
+        "BARLAKE_DELIST_AFTER_DAYS",
+        "3",
+        "Not-found answers on distinct days (within 14, others succeeding) before a symbol is "
+        "delisted.",
+        ("ingest",),
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: str) -> Settings:
@@ -359,6 +366,7 @@ class App:
         from barlake.services.derived import ProfileService, WeeklyService
         from barlake.services.dispatch import DispatchService
         from barlake.services.ingest import IngestService
+        from barlake.services.lifecycle import LifecycleService
         from barlake.services.outage import OutageRule
         from barlake.services.read import ReadService
 
@@ -375,6 +383,7 @@ class App:
             date.fromisoformat(s.default_start) if s.default_start else None,
             use_quotes=s.yahoo_quotes == "on",
             outage_rule=OutageRule(float(s.outage_share), int(s.outage_min_symbols)),
+            lifecycle=LifecycleService(self.raw, self.state, int(s.delist_after_days)),
         )
         self.weekly = WeeklyService(self.raw, self.derived)
         self.profile = ProfileService(self.raw, self.derived, self.state, self.clock)

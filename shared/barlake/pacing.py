@@ -64,6 +64,7 @@ def check(settings: Settings) -> None:
     _number(settings, "yahoo_concurrency", 1, 64, whole=True)
     _number(settings, "outage_share", 0.01, 1, whole=False)
     _number(settings, "outage_min_symbols", 1, 1000, whole=True)
+    _number(settings, "delist_after_days", 1, 14, whole=True)
     if settings.yahoo_quotes not in ("on", "off"):
         raise ConfigError(f"BARLAKE_YAHOO_QUOTES must be on or off, got {settings.yahoo_quotes!r}")
 

@@ -105,6 +105,11 @@ _INVENTORY_ENTRY = {
         "quarantined": {"type": "integer"},
         "generation": {"type": ["integer", "null"]},
         "as_of": {"type": ["string", "null"], "description": "Day the profile was judged on."},
+        "delisted": {
+            "type": "boolean",
+            "description": "Delisted after repeated not-found answers: out of the daily runs, "
+            "data kept (`barlake delisted`).",
+        },
     },
 }
 

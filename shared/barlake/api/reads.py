@@ -202,6 +202,14 @@ class CachedReads:
 
         profiles = self.state.list_profiles()
         entries = sorted((_inventory_entry(p) for p in profiles), key=lambda e: e["symbol"])
+        # Delisted symbols (services/lifecycle.py) keep their data and stay listed, marked.
+        delisted = {
+            r.symbol
+            for r in self.state.list_symbols(active_only=False)
+            if not r.active and "delisted" in r.tags
+        }
+        for entry in entries:
+            entry["delisted"] = entry["symbol"] in delisted
         inventory = {"totals": build_inventory(profiles), "symbols": entries}
         body = json.dumps(inventory, separators=(",", ":"), default=str).encode()
         self.cache.set(INVENTORY_KEY, body, INVENTORY_TTL_SECONDS)

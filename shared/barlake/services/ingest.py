@@ -95,6 +95,7 @@ class IngestService:
     # Request budget and outage sense (issue #11): services/quote_path.py, services/outage.py
     use_quotes: bool = False
     outage_rule: OutageRule = field(default_factory=OutageRule)
+    lifecycle: Any = None  # services/lifecycle.py: not-found evidence → suspect → delisted
 
     # ------------------------------------------------------------------ storage
     def load(self, symbol: str) -> Stored | None:
@@ -152,6 +153,8 @@ class IngestService:
         if self.on_outcome is not None:
             for outcome in record.outcomes:
                 self.on_outcome(outcome)
+        if self.lifecycle is not None:
+            self.lifecycle.observe(record.outcomes, now.date(), batch.run_id)
         return self.state.update_batch(
             batch.run_id, batch.batch_id, lambda old: combine_outcomes(old, record)
         )
