@@ -307,6 +307,11 @@ def _var(name: str) -> str:
     return next(f.metadata["env"] for f in fields(Settings) if f.name == name)
 
 
+# One provider fetch may spend this long (waiting for the request budget included): about half
+# the ingest function's 540 s timeout, leaving the rest for validating and writing.
+FETCH_BUDGET_S = 240.0
+
+
 def make_provider(spec: str, pacer: Any = None, concurrency: int = 4) -> Provider:
     if spec.startswith("replay:"):
         from barlake.adapters.replay_provider import ReplayProvider
@@ -319,7 +324,13 @@ def make_provider(spec: str, pacer: Any = None, concurrency: int = 4) -> Provide
         from barlake.yahoo_sim import forwarding_session
 
         session = forwarding_session(spec.removeprefix("yahoo-sim:"))
-    return YFinanceProvider(session, pacer=pacer, concurrency=concurrency, seed_timezones=True)
+    return YFinanceProvider(
+        session,
+        pacer=pacer,
+        concurrency=concurrency,
+        seed_timezones=True,
+        fetch_budget_s=FETCH_BUDGET_S,
+    )
 
 
 class LazyProvider:

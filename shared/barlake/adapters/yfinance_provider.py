@@ -69,6 +69,7 @@ import re
 import socket
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -148,6 +149,7 @@ class _ChartWatch:
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(concurrency)
         self.pacer = pacer
+        self.deadline: float | None = None  # time.monotonic() after which nothing is sent
         self.requests = 0  # requests sent to Yahoo through this session
         self.paced_s = 0.0  # seconds spent waiting for the request budget
         original = session.request
@@ -161,6 +163,9 @@ class _ChartWatch:
             # request of the shared budget, and at most `concurrency` are in flight at once.
             # The cookie and consent pages (fc./guce.yahoo.com) are not API calls: not paced.
             with self._slots:
+                if self.deadline is not None and time.monotonic() > self.deadline:
+                    # the fetch's time budget is spent: nothing more is sent in this call
+                    raise PacerPatienceExceeded("this fetch's time budget is spent")
                 if self.pacer is not None and _is_api(url):
                     waited = self.pacer.acquire(PACER_NAME)
                     with self._lock:
@@ -207,7 +212,9 @@ class YFinanceProvider:
     writable (in Cloud Functions only /tmp is). clock: the fallback `as_of` source. pacer: the
     request budget every API request draws from (barlake.pacing); concurrency: API requests in
     flight at once; seed_timezones: learn uncached timezones from one quote request per 100
-    symbols instead of yfinance's one probe per symbol.
+    symbols instead of yfinance's one probe per symbol. fetch_budget_s: seconds one fetch may
+    spend; past it no further request is sent and the symbols left fail as rate-limited "not
+    attempted" (retried), so a batch waiting on a busy budget ends inside the function timeout.
     """
 
     name = "yahoo"
@@ -223,6 +230,7 @@ class YFinanceProvider:
         pacer: Pacer | None = None,
         concurrency: int = MAX_WORKERS,
         seed_timezones: bool = False,
+        fetch_budget_s: float | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
@@ -239,6 +247,7 @@ class YFinanceProvider:
         self._clock = clock or (lambda: datetime.now(UTC))
         self.concurrency = concurrency
         self.seed_timezones = seed_timezones
+        self.fetch_budget_s = fetch_budget_s
         self._watch = _ChartWatch(self._session, self.timeout, pacer, concurrency)
         self._configure_yfinance()
 
@@ -262,6 +271,8 @@ class YFinanceProvider:
         if start is not None and end is not None and start > end:
             empty = ProviderError(ErrorKind.NO_DATA, f"empty range: start {start} > end {end}")
             return {s: FetchResult(s, error=empty) for s in wanted}
+        if self.fetch_budget_s is not None:
+            self._watch.deadline = time.monotonic() + self.fetch_budget_s
         halted_early = self._seed_timezones(wanted)
         if halted_early is not None:  # the quote said Yahoo itself fails: as the probe would
             return {s: FetchResult(s, error=halted_early) for s in wanted}
