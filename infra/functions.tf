@@ -112,6 +112,19 @@ locals {
     BARLAKE_TIINGO_URL        = var.tiingo_url
     BARLAKE_ALPHAVANTAGE_URL  = var.alphavantage_url
     BARLAKE_POLYGON_URL       = var.polygon_url
+    # The request budget (README "Pacing and the request budget"): one budget shared by every
+    # ingest instance through Redis/Upstash; an instance pacing alone (pacer_backend = memory,
+    # or the shared budget unreachable) takes its slice, the budget ÷ ingest_max_instances.
+    BARLAKE_PACER                     = var.pacer_backend
+    BARLAKE_YAHOO_REQUESTS_PER_MINUTE = tostring(var.yahoo_requests_per_minute)
+    BARLAKE_PACER_MAX_WAIT_S          = tostring(var.pacer_max_wait_s)
+    BARLAKE_PACER_JITTER_MS           = tostring(var.pacer_jitter_ms)
+    BARLAKE_PACER_INSTANCES           = tostring(var.ingest_max_instances)
+    BARLAKE_YAHOO_CONCURRENCY         = tostring(var.yahoo_concurrency)
+    BARLAKE_YAHOO_QUOTES              = var.yahoo_quotes
+    BARLAKE_OUTAGE_SHARE              = tostring(var.outage_share)
+    BARLAKE_OUTAGE_MIN_SYMBOLS        = tostring(var.outage_min_symbols)
+    BARLAKE_DELIST_AFTER_DAYS         = tostring(var.delist_after_days)
   }
   env_api = {
     BARLAKE_CACHE_MEMORY_MB  = tostring(var.cache_memory_mb)

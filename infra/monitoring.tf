@@ -183,3 +183,45 @@ resource "google_monitoring_alert_policy" "dead_letters" {
     auto_close = "86400s"
   }
 }
+
+# Provider outage (issue #11, shared/barlake/services/outage.py): a batch in which at least
+# outage_share of the previously active symbols answered not-found / no-data at once — Yahoo
+# blocking us, not delistings. The batch is retried with backoff and nothing is recorded;
+# ingest logs one line per such batch (outcome "provider_outage").
+resource "google_logging_metric" "provider_outages" {
+  name        = "barlake/provider_outages"
+  description = "Ingest batches held back as a provider outage (most known symbols answered not found / no data at once)."
+  filter      = "${local.fn_logs} AND jsonPayload.function=\"ingest\" AND jsonPayload.outcome=\"provider_outage\""
+  metric_descriptor {
+    metric_kind = "DELTA"
+    value_type  = "INT64"
+    unit        = "1"
+  }
+}
+
+resource "google_monitoring_alert_policy" "provider_outage" {
+  display_name          = "barlake: provider outage"
+  combiner              = "OR"
+  notification_channels = local.channels
+  documentation {
+    content   = "Yahoo answered \"not found / no data\" for most known symbols of a batch at once: it is blocking this project's egress IPs (or is down). Nothing was recorded as delisted; the batches are retried with backoff and the run stays incomplete until Yahoo answers again. If it lasts, lower yahoo_requests_per_minute. See README, \"Outage sense\"."
+    mime_type = "text/markdown"
+  }
+  conditions {
+    display_name = "batches held back as a provider outage"
+    condition_threshold {
+      filter          = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.provider_outages.name}\" AND resource.type=\"cloud_run_revision\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = 0
+      duration        = "0s"
+      aggregations {
+        alignment_period     = "600s"
+        per_series_aligner   = "ALIGN_SUM"
+        cross_series_reducer = "REDUCE_SUM"
+      }
+    }
+  }
+  alert_strategy {
+    auto_close = "86400s"
+  }
+}

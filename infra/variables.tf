@@ -357,3 +357,93 @@ variable "bigquery_dataset" {
     error_message = "bigquery_dataset must be letters, digits and underscores."
   }
 }
+
+variable "pacer_backend" {
+  description = "Where the Yahoo request budget lives (BARLAKE_PACER): upstash or redis (one token bucket shared by every ingest instance; uses upstash_url/redis_url and the Upstash token), or memory (each instance paces alone at yahoo_requests_per_minute / ingest_max_instances: safe, but the fleet rarely uses the whole budget)."
+  type        = string
+  default     = "memory"
+  validation {
+    condition     = contains(["upstash", "redis", "memory"], var.pacer_backend)
+    error_message = "pacer_backend must be upstash, redis or memory."
+  }
+}
+
+variable "yahoo_requests_per_minute" {
+  description = "Requests per minute to Yahoo for the whole fleet (BARLAKE_YAHOO_REQUESTS_PER_MINUTE). yfinance's maintainers quote about 60 per client; 55 leaves headroom. 24 (2 per 5 s, yfinance's caching docs) from a shared IP."
+  type        = number
+  default     = 55
+  validation {
+    condition     = var.yahoo_requests_per_minute >= 1 && var.yahoo_requests_per_minute <= 10000
+    error_message = "yahoo_requests_per_minute must be 1 to 10000."
+  }
+}
+
+variable "pacer_max_wait_s" {
+  description = "Longest an ingest instance waits for the request budget (BARLAKE_PACER_MAX_WAIT_S); beyond it the batch is retried later."
+  type        = number
+  default     = 120
+  validation {
+    condition     = var.pacer_max_wait_s >= 1 && var.pacer_max_wait_s <= 3600 && floor(var.pacer_max_wait_s) == var.pacer_max_wait_s
+    error_message = "pacer_max_wait_s must be a whole number from 1 to 3600."
+  }
+}
+
+variable "pacer_jitter_ms" {
+  description = "Random delay up to this many ms added after each paced wait (BARLAKE_PACER_JITTER_MS)."
+  type        = number
+  default     = 250
+  validation {
+    condition     = var.pacer_jitter_ms >= 0 && var.pacer_jitter_ms <= 10000 && floor(var.pacer_jitter_ms) == var.pacer_jitter_ms
+    error_message = "pacer_jitter_ms must be a whole number from 0 to 10000."
+  }
+}
+
+variable "yahoo_concurrency" {
+  description = "Yahoo requests in flight at once per ingest instance (BARLAKE_YAHOO_CONCURRENCY)."
+  type        = number
+  default     = 4
+  validation {
+    condition     = var.yahoo_concurrency >= 1 && var.yahoo_concurrency <= 64 && floor(var.yahoo_concurrency) == var.yahoo_concurrency
+    error_message = "yahoo_concurrency must be a whole number from 1 to 64."
+  }
+}
+
+variable "yahoo_quotes" {
+  description = "on: daily updates take each symbol's new bar from Yahoo's quote endpoint (100 symbols a request) when it fits, chart requests only where needed; off: one chart request per symbol (BARLAKE_YAHOO_QUOTES). README, \"The request budget\"."
+  type        = string
+  default     = "on"
+  validation {
+    condition     = contains(["on", "off"], var.yahoo_quotes)
+    error_message = "yahoo_quotes must be on or off."
+  }
+}
+
+variable "outage_share" {
+  description = "Share (0.01 to 1) of a batch's known symbols answering not-found/no-data at once that is treated as a provider outage, retried, not delistings (BARLAKE_OUTAGE_SHARE)."
+  type        = number
+  default     = 0.5
+  validation {
+    condition     = var.outage_share >= 0.01 && var.outage_share <= 1
+    error_message = "outage_share must be from 0.01 to 1."
+  }
+}
+
+variable "outage_min_symbols" {
+  description = "Known symbols a batch needs before the outage rule applies (BARLAKE_OUTAGE_MIN_SYMBOLS)."
+  type        = number
+  default     = 5
+  validation {
+    condition     = var.outage_min_symbols >= 1 && var.outage_min_symbols <= 1000 && floor(var.outage_min_symbols) == var.outage_min_symbols
+    error_message = "outage_min_symbols must be a whole number from 1 to 1000."
+  }
+}
+
+variable "delist_after_days" {
+  description = "Not-found answers on distinct days (within 14 days, in batches where other symbols succeeded) before a symbol is delisted: it leaves the daily fan-out and keeps its data (BARLAKE_DELIST_AFTER_DAYS)."
+  type        = number
+  default     = 3
+  validation {
+    condition     = var.delist_after_days >= 1 && var.delist_after_days <= 14 && floor(var.delist_after_days) == var.delist_after_days
+    error_message = "delist_after_days must be a whole number from 1 to 14."
+  }
+}

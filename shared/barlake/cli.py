@@ -191,17 +191,28 @@ def render_latest(app_: App, symbols: list[str]) -> None:
 
 
 def execute(app_: App, request: IngestRequest, total: int) -> RunStatus:
-    """Publish the request on the embedded bus and deliver it, with a progress bar."""
+    """Publish the request on the embedded bus and deliver it, with a progress bar that shows
+    the request budget at work (requests sent, seconds waited for it) and an ETA."""
+    from barlake.pacing import pacing_status
+
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
+        TextColumn("{task.fields[pacing]}"),
         console=err,
         transient=True,
     )
     with progress:
-        task = progress.add_task("ingesting", total=total)
-        app_.observe(lambda o: progress.update(task, advance=1, description=o.symbol))
+        task = progress.add_task("ingesting", total=total, pacing="")
+        done = [0]
+
+        def advance(o: SymbolOutcome) -> None:
+            done[0] += 1
+            status = pacing_status(app_.pacer, app_.settings, done[0], total)
+            progress.update(task, advance=1, description=o.symbol, pacing=status)
+
+        app_.observe(advance)
         return run_embedded(app_, request)
 
 
@@ -246,6 +257,14 @@ def run(
     except NotFoundError:
         fail("the run was never dispatched (BARLAKE_LOG_LEVEL=INFO shows why)", EXIT_FAILED)
     outcomes = status.outcomes()
+    outage = next((o for o in outcomes if o.error_kind == "outage"), None)
+    if outage is not None:  # the provider blocks us: nothing recorded, the run incomplete
+        fail(
+            f"{PROVIDER_NAMES.get(app_.provider.name, app_.provider.name)} cannot be reached: "
+            f"{outage.error}; the registry is unchanged and run {run_id} incomplete, run it "
+            "again later",
+            EXIT_UNREACHABLE,
+        )
     if outcomes and all(o.error_kind == "unreachable" for o in outcomes):
         reason = (outcomes[0].error or "").split(" See http")[0].rstrip(". ")
         fail(
@@ -446,6 +465,30 @@ def status(
         f"pending revisions {len(inv.get('symbols_with_pending_revisions') or [])} · "
         f"unadjusted splits {len(inv.get('symbols_with_unadjusted_splits') or [])}"
     )
+
+
+@app.command()
+def delisted(lake: LakeOption = None) -> None:
+    """List symbols that answered not found: suspect, or delisted (out of the daily fan-out,
+    data kept). `barlake run SYMBOL` makes a delisted symbol active again."""
+    from barlake.services.lifecycle import list_lifecycle
+
+    app_ = open_lake(settings(lake), existing=True)
+    docs = list_lifecycle(app_.raw)
+    inactive = {r.symbol for r in app_.state.list_symbols(active_only=False) if not r.active}
+    table = Table("symbol", "status", "not found on", "delisted on", "last answer")
+    for d in docs:
+        status = d["status"]
+        if status == "delisted" and d["symbol"] not in inactive:
+            status = "active again"
+        table.add_row(
+            d["symbol"],
+            status,
+            ", ".join(d.get("not_found_days", [])),
+            d.get("delisted_on", ""),
+            d.get("last_error", ""),
+        )
+    out.print(table if docs else "no symbol has answered not found")
 
 
 @app.command()

@@ -198,6 +198,71 @@ class Settings:
         "Default benchmark of /v1/analytics and `barlake analytics` (beta, alpha, correlation).",
         ("api",),
     )
+    # Request pacing (barlake.pacing; README "Pacing and the request budget").
+    pacer: str = _env(
+        "BARLAKE_PACER",
+        "memory",
+        "Request budget shared by every ingest instance: memory (this process), redis or upstash "
+        "(BARLAKE_REDIS_URL / BARLAKE_UPSTASH_*).",
+        ("ingest",),
+    )
+    yahoo_requests_per_minute: str = _env(
+        "BARLAKE_YAHOO_REQUESTS_PER_MINUTE",
+        "55",
+        "Requests per minute to Yahoo, all instances together (yfinance quotes ~60/min).",
+        ("ingest",),
+    )
+    pacer_max_wait_s: str = _env(
+        "BARLAKE_PACER_MAX_WAIT_S",
+        "120",
+        "Longest wait for the budget; beyond it the batch is retried later (transient).",
+        ("ingest",),
+    )
+    pacer_jitter_ms: str = _env(
+        "BARLAKE_PACER_JITTER_MS",
+        "250",
+        "Random delay (0 to this, ms) added after each paced wait.",
+        ("ingest",),
+    )
+    pacer_instances: str = _env(
+        "BARLAKE_PACER_INSTANCES",
+        "1",
+        "Ingest instances sharing the budget; one pacing alone (memory, Redis down) takes ÷ this.",
+        ("ingest",),
+    )
+    yahoo_concurrency: str = _env(
+        "BARLAKE_YAHOO_CONCURRENCY",
+        "4",
+        "Yahoo requests in flight at once per instance.",
+        ("ingest",),
+    )
+    yahoo_quotes: str = _env(
+        "BARLAKE_YAHOO_QUOTES",
+        "on",
+        "on: daily updates take the bar from Yahoo's quote (100 symbols a request) when it fits; "
+        "off: one chart request per symbol.",
+        ("ingest",),
+    )
+    outage_share: str = _env(
+        "BARLAKE_OUTAGE_SHARE",
+        "0.5",
+        "Share of a batch's known symbols answering not-found/no-data that means a provider "
+        "outage (retried), not delistings.",
+        ("ingest",),
+    )
+    outage_min_symbols: str = _env(
+        "BARLAKE_OUTAGE_MIN_SYMBOLS",
+        "5",
+        "Known symbols a batch needs before the outage rule applies.",
+        ("ingest",),
+    )
+    delist_after_days: str = _env(
+        "BARLAKE_DELIST_AFTER_DAYS",
+        "3",
+        "Not-found answers on distinct days (within 14, others succeeding) before a symbol is "
+        "delisted.",
+        ("ingest",),
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: str) -> Settings:
@@ -273,8 +338,10 @@ class Settings:
             raise ConfigError(f"BARLAKE_LAKE_DIR={self.lake_dir!r} is a file, not a folder")
         if self.sqlite_path and Path(self.sqlite_path).is_dir():
             raise ConfigError(f"BARLAKE_SQLITE_PATH={self.sqlite_path!r} is a folder, not a file")
+        from barlake import pacing
         from barlake.providers import spec_error
 
+        pacing.check(self)
         if problem := spec_error(self.provider):
             raise ConfigError(problem)
         for name in ("tiingo_url", "alphavantage_url", "polygon_url"):
@@ -292,20 +359,25 @@ def _var(name: str) -> str:
     return next(f.metadata["env"] for f in fields(Settings) if f.name == name)
 
 
-def make_provider(spec: str, settings: Settings | None = None) -> Provider:
+def make_provider(
+    spec: str, settings: Settings | None = None, pacer: Any = None, concurrency: int = 4
+) -> Provider:
     from barlake.providers import build_provider
 
-    return build_provider(spec, settings)
+    return build_provider(spec, settings, pacer, concurrency)
 
 
 class LazyProvider:
     """Builds the configured provider on first fetch, so that read paths (show, status, the
     API) never import yfinance and pandas."""
 
-    def __init__(self, spec: str, settings: Settings | None = None) -> None:
+    def __init__(
+        self, spec: str, settings: Settings | None = None, pacer: Any = None, concurrency: int = 4
+    ) -> None:
         self.spec = spec
         self.settings = settings
-        self.name = "replay" if spec.startswith("replay:") else spec
+        self.pacer, self.concurrency = pacer, concurrency
+        self.name = "replay" if spec.startswith("replay:") else spec.split(":", 1)[0]
         first = spec.split(",")[0].strip()
         self.primary = "replay" if first.startswith("replay:") else first  # a chain's first
         self._provider: Provider | None = None
@@ -313,9 +385,17 @@ class LazyProvider:
     def fetch(
         self, symbols: Sequence[str], start: date | None, end: date | None
     ) -> dict[str, FetchResult]:
+        return self._built().fetch(symbols, start, end)
+
+    def _built(self) -> Provider:
         if self._provider is None:
-            self._provider = make_provider(self.spec, self.settings)
-        return self._provider.fetch(symbols, start, end)
+            self._provider = make_provider(self.spec, self.settings, self.pacer, self.concurrency)
+        return self._provider
+
+    @property
+    def quotes(self) -> Any:
+        """The provider's quotes, when it has them (AttributeError otherwise, as if absent)."""
+        return self._built().quotes  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -330,11 +410,14 @@ class App:
     cache: Cache
     provider: Provider
     clock: Callable[[], datetime]
+    pacer: Any = None  # the request budget the provider draws from (barlake.pacing)
 
     def __post_init__(self) -> None:
         from barlake.services.derived import ProfileService, WeeklyService
         from barlake.services.dispatch import DispatchService
         from barlake.services.ingest import IngestService
+        from barlake.services.lifecycle import LifecycleService
+        from barlake.services.outage import OutageRule
         from barlake.services.read import ReadService
 
         s = self.settings
@@ -348,6 +431,9 @@ class App:
             self.clock,
             int(s.overlap_sessions),
             date.fromisoformat(s.default_start) if s.default_start else None,
+            use_quotes=s.yahoo_quotes == "on",
+            outage_rule=OutageRule(float(s.outage_share), int(s.outage_min_symbols)),
+            lifecycle=LifecycleService(self.raw, self.state, int(s.delist_after_days)),
         )
         from barlake.services.audit import AuditService
 
@@ -470,11 +556,15 @@ def build_app(
             bus.publish(RAW_OBJECT_FINALIZED, event.to_json(), {"eventType": "OBJECT_FINALIZE"})
 
     cache = make_cache(settings)
+    from barlake.pacing import make_pacer
+
+    pacer = make_pacer(settings)
     adapters: dict[str, Any] = {
         "raw": _object_store(settings, settings.raw_bucket, finalized),
         "derived": _object_store(settings, settings.derived_bucket),
         "state": _state_store(settings),
-        "provider": provider or LazyProvider(settings.provider, settings),
+        "provider": provider
+        or LazyProvider(settings.provider, settings, pacer, int(settings.yahoo_concurrency)),
     }
     if instrument:  # per-event time spent in each port, for the function logs and the bench
         from barlake.timing import wrap
@@ -495,6 +585,7 @@ def build_app(
         bus=bus,
         cache=cache,
         clock=clock or utc_now,
+        pacer=pacer,
         **adapters,
     )
     if settings.events == "inprocess":

@@ -350,9 +350,13 @@ class ErrorKind(StrEnum):
     TRANSIENT = "transient"  # network, 5xx, timeouts: retry
     UNREACHABLE = "unreachable"  # no route to the provider at all
     AUTH = "auth"  # key missing, refused or not entitled (a plan limit): fix the key, not a retry
+    # Many known symbols "not found" at once: the provider is blocking us (services/outage.py)
+    OUTAGE = "outage"
 
 
-RETRYABLE = frozenset({ErrorKind.RATE_LIMITED, ErrorKind.TRANSIENT, ErrorKind.UNREACHABLE})
+RETRYABLE = frozenset(
+    {ErrorKind.RATE_LIMITED, ErrorKind.TRANSIENT, ErrorKind.UNREACHABLE, ErrorKind.OUTAGE}
+)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Which bar sources exist, and how `BARLAKE_PROVIDER` names them.
 
 Kept out of config.py so that adding a source is one entry here and one adapter file: the spec
-is `yahoo`, `tiingo`, `alphavantage`, `polygon` or `replay:DIR`. Each adapter is imported only
+is `yahoo`, `tiingo`, `alphavantage`, `polygon`, `replay:DIR` or `yahoo-sim:URL` (the simulated
+Yahoo of the tests and benches, barlake.yahoo_sim, on loopback only). Each adapter is imported only
 when built, so read paths (show, the API) never import yfinance or pandas.
 """
 
@@ -18,7 +19,12 @@ PROVIDER_NAMES = {
     "tiingo": "Tiingo",
     "alphavantage": "Alpha Vantage",
     "polygon": "Polygon/Massive",
+    "yahoo-sim": "Yahoo Finance (simulated)",
 }
+# One provider fetch may spend this long (waiting for the request budget included): about half
+# the ingest function's 540 s timeout, leaving the rest for validating and writing.
+FETCH_BUDGET_S = 240.0
+SIMULATED_PREFIX = "yahoo-sim:http://127.0.0.1:"
 
 
 def spec_error(spec: str) -> str | None:
@@ -29,6 +35,10 @@ def spec_error(spec: str) -> str | None:
         if len(set(names)) != len(names):
             return f"BARLAKE_PROVIDER names a provider twice: {spec!r}"
         return next((e for e in map(spec_error, names) if e), None)
+    if spec == "yahoo-sim" or spec.startswith("yahoo-sim:"):
+        return (
+            None if spec.startswith(SIMULATED_PREFIX) else f"yahoo-sim needs {SIMULATED_PREFIX}PORT"
+        )
     if spec in PROVIDER_NAMES or (spec.startswith("replay:") and len(spec) > len("replay:")):
         return None
     return (
@@ -36,12 +46,17 @@ def spec_error(spec: str) -> str | None:
     )
 
 
-def build_provider(spec: str, settings: Any = None, pacer: Pacer | None = None) -> Provider:
-    """The adapter a spec names; keys and base URLs come from `settings` (config.Settings)."""
+def build_provider(
+    spec: str, settings: Any = None, pacer: Pacer | None = None, concurrency: int = 4
+) -> Provider:
+    """The adapter a spec names; keys and base URLs come from `settings` (config.Settings);
+    every adapter draws its requests from `pacer` (barlake.pacing)."""
     if "," in spec:
         from barlake.adapters.chain_provider import ChainProvider
 
-        return ChainProvider([build_provider(n.strip(), settings, pacer) for n in spec.split(",")])
+        return ChainProvider(
+            [build_provider(n.strip(), settings, pacer, concurrency) for n in spec.split(",")]
+        )
     if spec.startswith("replay:"):
         from barlake.adapters.replay_provider import ReplayProvider
 
@@ -66,8 +81,19 @@ def build_provider(spec: str, settings: Any = None, pacer: Pacer | None = None) 
         return PolygonProvider(
             getattr(settings, "polygon_key", ""), getattr(settings, "polygon_url", ""), pacer=pacer
         )
-    if spec != "yahoo":
+    if spec != "yahoo" and not spec.startswith("yahoo-sim:"):
         raise ValueError(spec_error(spec) or spec)
     from barlake.adapters.yfinance_provider import YFinanceProvider  # heavy import: only here
 
-    return YFinanceProvider()
+    session = None
+    if spec.startswith("yahoo-sim:"):  # the simulated Yahoo (tests, bench): barlake.yahoo_sim
+        from barlake.yahoo_sim import forwarding_session
+
+        session = forwarding_session(spec.removeprefix("yahoo-sim:"))
+    return YFinanceProvider(
+        session,
+        pacer=pacer,
+        concurrency=concurrency,
+        seed_timezones=True,
+        fetch_budget_s=FETCH_BUDGET_S,
+    )

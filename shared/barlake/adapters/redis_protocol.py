@@ -43,3 +43,27 @@ def check_generation(generation: int) -> str:
     if isinstance(generation, bool) or not isinstance(generation, int) or generation < 1:
         raise ValueError(f"a generation is a positive integer, got {generation!r}")
     return str(generation)
+
+
+# Request pacing (barlake.core.pacing: GCRA). KEYS[1] holds the budget's theoretical arrival
+# time in microseconds of Redis's own clock (TIME), so every instance reads one clock.
+# ARGV: interval (µs per request), burst, cost, max wait (µs). Answers {granted 0|1, wait µs,
+# start µs}: the start is the reserved instant on Redis's clock (what the contract tests check).
+# A refused reservation changes nothing. The key expires once the bucket is full again.
+PACE_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+local max_wait = tonumber(ARGV[4])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '')
+if tat == nil or tat < now then tat = now end
+local new_tat = tat + cost * interval
+local wait = new_tat - burst * interval - now
+if wait < 0 then wait = 0 end
+if wait > max_wait then return {0, math.floor(wait), 0} end
+local ttl = math.floor((new_tat - now) / 1000) + 1000
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', ttl)
+return {1, math.floor(wait), math.floor(now + wait)}
+"""

@@ -69,7 +69,8 @@ import re
 import socket
 import tempfile
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -94,8 +95,10 @@ from yfinance.exceptions import (
     YFTzMissingError,
 )
 
+from barlake.adapters.memory_pacer import PacerPatienceExceeded
+from barlake.core.quotes import Quote
 from barlake.core.schema import ACTION_SCHEMA, BAR_SCHEMA
-from barlake.ports import ErrorKind, FetchResult, ProviderError
+from barlake.ports import ErrorKind, FetchResult, Pacer, ProviderError
 
 try:  # yfinance's default transport; absent when yfinance falls back to requests
     from curl_cffi.curl import CurlError
@@ -104,6 +107,9 @@ except ImportError:  # pragma: no cover
 
 DEFAULT_CACHE_DIR = Path(tempfile.gettempdir()) / "barlake-yfinance"
 MAX_WORKERS = 8  # concurrent chart requests inside a batch (yf.download uses 2 x CPUs)
+PACER_NAME = "yahoo"  # the budget every Yahoo request draws from (barlake.pacing.YAHOO)
+QUOTE_URL = "https://query2.finance.yahoo.com/v7/finance/quote"
+QUOTE_BATCH = 100  # symbols per quote request (URLs stay well under 2 KB)
 _MESSAGE_LIMIT = 300
 _CHART_PATH = "/v8/finance/chart/"
 # curl's "couldn't resolve proxy", "couldn't resolve host", "couldn't connect"
@@ -135,18 +141,39 @@ class _ChartWatch:
     that a caller could not lower otherwise.
     """
 
-    def __init__(self, session: Any, timeout: float) -> None:
+    def __init__(
+        self, session: Any, timeout: float, pacer: Pacer | None = None, concurrency: int = 8
+    ) -> None:
         self._timeout = timeout
         self._answers: dict[str, _Answer] = {}
         self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(concurrency)
+        self.pacer = pacer
+        self.deadline: float | None = None  # time.monotonic() after which nothing is sent
+        self.requests = 0  # requests sent to Yahoo through this session
+        self.paced_s = 0.0  # seconds spent waiting for the request budget
         original = session.request
 
         def request(*args: Any, **kwargs: Any) -> Any:
             given = kwargs.get("timeout")
             if given is None or (isinstance(given, int | float) and given > self._timeout):
                 kwargs["timeout"] = self._timeout
-            response = original(*args, **kwargs)
-            self._note(kwargs["url"] if "url" in kwargs else args[1], response)
+            url = kwargs["url"] if "url" in kwargs else args[1]
+            # Every request to Yahoo's API hosts (crumb, timezone probe, chart, quote) is one
+            # request of the shared budget, and at most `concurrency` are in flight at once.
+            # The cookie and consent pages (fc./guce.yahoo.com) are not API calls: not paced.
+            with self._slots:
+                if self.deadline is not None and time.monotonic() > self.deadline:
+                    # the fetch's time budget is spent: nothing more is sent in this call
+                    raise PacerPatienceExceeded("this fetch's time budget is spent")
+                if self.pacer is not None and _is_api(url):
+                    waited = self.pacer.acquire(PACER_NAME)
+                    with self._lock:
+                        self.paced_s += waited
+                with self._lock:
+                    self.requests += 1
+                response = original(*args, **kwargs)
+            self._note(url, response)
             return response
 
         session.request = request
@@ -182,7 +209,12 @@ class YFinanceProvider:
     session: a curl_cffi or requests Session (None: yfinance's default curl_cffi one). Its
     `request` method is wrapped to watch chart answers and cap timeouts, so give each provider
     its own. cache_dir: where yfinance keeps its SQLite caches (timezones, cookies); must be
-    writable (in Cloud Functions only /tmp is). clock: the fallback `as_of` source.
+    writable (in Cloud Functions only /tmp is). clock: the fallback `as_of` source. pacer: the
+    request budget every API request draws from (barlake.pacing); concurrency: API requests in
+    flight at once; seed_timezones: learn uncached timezones from one quote request per 100
+    symbols instead of yfinance's one probe per symbol. fetch_budget_s: seconds one fetch may
+    spend; past it no further request is sent and the symbols left fail as rate-limited "not
+    attempted" (retried), so a batch waiting on a busy budget ends inside the function timeout.
     """
 
     name = "yahoo"
@@ -195,7 +227,13 @@ class YFinanceProvider:
         cache_dir: str | Path | None = None,
         timeout: float = 10.0,
         clock: Callable[[], datetime] | None = None,
+        pacer: Pacer | None = None,
+        concurrency: int = MAX_WORKERS,
+        seed_timezones: bool = False,
+        fetch_budget_s: float | None = None,
     ) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         if timeout <= 0:
@@ -207,7 +245,10 @@ class YFinanceProvider:
         self.cache_dir = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR
         self.timeout = float(timeout)
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._watch = _ChartWatch(self._session, self.timeout)
+        self.concurrency = concurrency
+        self.seed_timezones = seed_timezones
+        self.fetch_budget_s = fetch_budget_s
+        self._watch = _ChartWatch(self._session, self.timeout, pacer, concurrency)
         self._configure_yfinance()
 
     # ----------------------------------------------------------------------- public
@@ -230,6 +271,11 @@ class YFinanceProvider:
         if start is not None and end is not None and start > end:
             empty = ProviderError(ErrorKind.NO_DATA, f"empty range: start {start} > end {end}")
             return {s: FetchResult(s, error=empty) for s in wanted}
+        if self.fetch_budget_s is not None:
+            self._watch.deadline = time.monotonic() + self.fetch_budget_s
+        halted_early = self._seed_timezones(wanted)
+        if halted_early is not None:  # the quote said Yahoo itself fails: as the probe would
+            return {s: FetchResult(s, error=halted_early) for s in wanted}
         results: dict[str, FetchResult] = {}
         with _FETCH_LOCK:
             self._configure_yfinance()
@@ -253,7 +299,54 @@ class YFinanceProvider:
                 YfData.cache_get.cache_clear()
         return {s: results[s] for s in wanted}
 
+    def quotes(self, symbols: Sequence[str]) -> dict[str, Quote]:
+        """Yahoo's v7 quotes for `symbols`, QUOTE_BATCH per request (the request budget's
+        cheap path: barlake.core.quotes). A symbol Yahoo does not know is absent. Each quote's
+        timezone seeds yfinance's timezone cache, so the chart requests that follow skip
+        yfinance's per-symbol timezone probe (a cold instance would otherwise send two requests
+        per symbol). Errors raise: the caller falls back to chart requests."""
+        wanted = list(dict.fromkeys(symbols))
+        found: dict[str, Quote] = {}
+        with _FETCH_LOCK:
+            self._configure_yfinance()
+            data = YfData(session=self._session)
+            tz_cache = yf_cache.get_tz_cache()
+            for i in range(0, len(wanted), QUOTE_BATCH):
+                chunk = wanted[i : i + QUOTE_BATCH]
+                params = {"symbols": ",".join(chunk), "formatted": "false"}
+                body = data.get_raw_json(QUOTE_URL, params=params, timeout=self.timeout)
+                asked = {s.upper(): s for s in chunk}
+                for item in (body.get("quoteResponse") or {}).get("result") or []:
+                    quote = _quote(item)
+                    if quote is None or quote.symbol.upper() not in asked:
+                        continue
+                    symbol = asked[quote.symbol.upper()]
+                    found[symbol] = quote
+                    if tz_cache.lookup(symbol) is None:
+                        tz_cache.store(symbol, quote.timezone)
+        return found
+
     # ----------------------------------------------------------------------- internals
+
+    def _seed_timezones(self, symbols: list[str]) -> ProviderError | None:
+        """Before chart requests: one quote request per 100 symbols whose timezone yfinance
+        has not cached, instead of one timezone probe per symbol (a cold instance). Returns
+        the error for every symbol when the quote shows Yahoo itself failing (no route, a
+        429), else None; any other failure leaves the probes to yfinance."""
+        if not self.seed_timezones:
+            return None
+        with _FETCH_LOCK:
+            self._configure_yfinance()
+            cache = yf_cache.get_tz_cache()
+            cold = [s for s in symbols if cache.lookup(s) is None]
+        if len(cold) < 2:  # one probe costs what one quote costs
+            return None
+        try:
+            self.quotes(cold)
+        except Exception as exc:
+            error, halts = _classify(exc, None)
+            return ProviderError(error.kind, f"not attempted: {error.message}") if halts else None
+        return None
 
     def _configure_yfinance(self) -> None:
         """Point yfinance's process-wide state at this provider's settings."""
@@ -275,7 +368,7 @@ class YFinanceProvider:
                 outcomes.update({s: _Outcome(FetchResult(s, error=halted), True) for s in todo})
                 return outcomes
         if todo:
-            with ThreadPoolExecutor(max_workers=min(len(todo), MAX_WORKERS)) as pool:
+            with ThreadPoolExecutor(max_workers=min(len(todo), self.concurrency)) as pool:
                 for symbol, outcome in zip(
                     todo, pool.map(lambda s: self._fetch_one(s, start, end), todo), strict=True
                 ):
@@ -361,6 +454,9 @@ def _classify(exc: BaseException, answer: _Answer | None) -> tuple[ProviderError
     def error(kind: ErrorKind, message: str, halts: bool = False) -> tuple[ProviderError, bool]:
         return ProviderError(kind, _one_line(message)), halts
 
+    refused = _pacing_refusal(exc)
+    if refused is not None:  # our own budget said no: nothing was sent, stop the batch
+        return error(ErrorKind.RATE_LIMITED, f"request budget: {refused}", halts=True)
     if isinstance(exc, YFRateLimitError) or (answer is not None and answer.status == 429):
         return error(ErrorKind.RATE_LIMITED, "rate limited by Yahoo (HTTP 429)", halts=True)
     network = _network_failure(exc)
@@ -389,6 +485,55 @@ def _classify(exc: BaseException, answer: _Answer | None) -> tuple[ProviderError
     if isinstance(exc, YFDataException | ValueError):
         return error(ErrorKind.TRANSIENT, f"unusable answer from Yahoo: {detail}")
     return error(ErrorKind.TRANSIENT, f"unexpected error: {detail}")
+
+
+def _quote(item: Mapping[str, Any]) -> Quote | None:
+    """One v7 quote result, or None when it lacks what a bar needs to be judged."""
+
+    def number(key: str) -> float | None:
+        value = item.get(key)
+        return float(value) if isinstance(value, int | float) else None
+
+    stamp, tz, symbol = (
+        item.get("regularMarketTime"),
+        item.get("exchangeTimezoneName"),
+        item.get("symbol"),
+    )
+    if not isinstance(stamp, int | float) or not isinstance(tz, str) or not isinstance(symbol, str):
+        return None
+    volume = item.get("regularMarketVolume")
+    return Quote(
+        symbol=symbol,
+        market_time=datetime.fromtimestamp(stamp, UTC),
+        timezone=tz,
+        open=number("regularMarketOpen"),
+        high=number("regularMarketDayHigh"),
+        low=number("regularMarketDayLow"),
+        close=number("regularMarketPrice"),
+        volume=int(volume) if isinstance(volume, int | float) else None,
+        previous_close=number("regularMarketPreviousClose"),
+        market_state=str(item.get("marketState") or ""),
+    )
+
+
+def _is_api(url: Any) -> bool:
+    host = urlsplit(str(url)).hostname or ""
+    return host.startswith("query") and host.endswith(".finance.yahoo.com")
+
+
+def _pacing_refusal(exc: BaseException) -> PacerPatienceExceeded | None:
+    """The pacer's refusal (patience exceeded), wherever yfinance wrapped it."""
+    seen: set[int] = set()
+    stack: list[Any] = [exc]
+    while stack:
+        e = stack.pop()
+        if not isinstance(e, BaseException) or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, PacerPatienceExceeded):
+            return e
+        stack.extend([e.__cause__, e.__context__, *e.args])
+    return None
 
 
 def _network_failure(exc: BaseException) -> str | None:

@@ -117,6 +117,11 @@ _INVENTORY_ENTRY = {
             "type": "integer",
             "description": "Split actions the stored prices do not reflect yet.",
         },
+        "delisted": {
+            "type": "boolean",
+            "description": "Delisted after repeated not-found answers: out of the daily runs, "
+            "data kept (`barlake delisted`).",
+        },
     },
 }
 

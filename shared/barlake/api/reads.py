@@ -254,6 +254,14 @@ class CachedReads:
 
         profiles = lake_profiles(self.raw, self.state)  # counted from the daily objects
         entries = [_inventory_entry(p) for p in profiles]
+        # Delisted symbols (services/lifecycle.py) keep their data and stay listed, marked.
+        delisted = {
+            r.symbol
+            for r in self.state.list_symbols(active_only=False)
+            if not r.active and "delisted" in r.tags
+        }
+        for entry in entries:
+            entry["delisted"] = entry["symbol"] in delisted
         totals = {**build_inventory(profiles), **lake_totals(profiles)}
         inventory = {"totals": totals, "symbols": entries}
         body = json.dumps(inventory, separators=(",", ":"), default=str).encode()

@@ -73,8 +73,10 @@ from barlake.ports import (
     SymbolOutcome,
     TransientError,
 )
+from barlake.services import outage, quote_path
 from barlake.services.audit import annotate_profile
 from barlake.services.derived import CorruptObjectError, decoded
+from barlake.services.outage import OutageRule
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +113,10 @@ class IngestService:
     default_start: date | None = None
     max_write_attempts: int = 8
     on_outcome: Callable[[SymbolOutcome], None] | None = None
+    # Request budget and outage sense (issue #11): services/quote_path.py, services/outage.py
+    use_quotes: bool = False
+    outage_rule: OutageRule = field(default_factory=OutageRule)
+    lifecycle: Any = None  # services/lifecycle.py: not-found evidence → suspect → delisted
 
     # ------------------------------------------------------------------ storage
     def load(self, symbol: str) -> Stored | None:
@@ -151,7 +157,7 @@ class IngestService:
             if symbol not in outcomes:
                 with self._guard(symbol, outcomes, "planning the fetch window"):
                     windows[symbol] = self._window(symbol, stored[symbol], batch)
-        fetched = self._fetch_windows(windows)
+        fetched = self._fetch_first(windows, stored, batch)
 
         plans: dict[str, _Plan] = {}
         refetch: dict[str, tuple[date | None, date | None]] = {}
@@ -183,6 +189,8 @@ class IngestService:
         if self.on_outcome is not None:
             for outcome in record.outcomes:
                 self.on_outcome(outcome)
+        if self.lifecycle is not None:
+            self.lifecycle.observe(record.outcomes, now.date(), batch.run_id)
         return self.state.update_batch(
             batch.run_id, batch.batch_id, lambda old: combine_outcomes(old, record)
         )
@@ -266,6 +274,40 @@ class IngestService:
                 return None
         candidates = [d for d in (first, wanted) if d is not None]
         return min(candidates) if candidates else None
+
+    def _fetch_first(
+        self,
+        windows: dict[str, tuple[date | None, date | None]],
+        stored: dict[str, Stored | None],
+        batch: IngestBatch,
+    ) -> dict[str, FetchResult]:
+        """The batch's first fetch: quotes where they suffice (an ordinary incremental batch),
+        charts for the rest; then the outage rule over the previously active symbols."""
+        known = [s for s in windows if (st := stored.get(s)) is not None and st.bars.num_rows]
+        fetched: dict[str, FetchResult] = {}
+        plain = batch.start is None and batch.end is None and not batch.full and not batch.audit
+        if self.use_quotes and plain:
+            # Not for a symbol whose window reaches back (a fallback's provisional rows waiting
+            # for the primary, a split the stored prices do not reflect yet): charts for those.
+            tails = {
+                s: st.bars
+                for s in known
+                if (st := stored[s]) is not None
+                and not self._fallback_dates(st)
+                and not unadjusted_splits(st.bars, st.actions)
+            }
+            answers = quote_path.from_quotes(self.provider, tails)
+            fetched.update(answers.results)
+            quiet = outage.judge_quotes(answers.missing, answers.asked, self.outage_rule)
+            if quiet is not None:  # no chart request is spent on a provider that blocks us
+                held = {s: FetchResult(s, error=quiet.error) for s in windows}
+                return outage.apply(held, quiet, batch.run_id, batch.batch_id)
+        rest = {s: w for s, w in windows.items() if s not in fetched}
+        fetched.update(self._fetch_windows(rest))
+        found = outage.judge(fetched, known, self.outage_rule)
+        if found is not None:
+            fetched = outage.apply(fetched, found, batch.run_id, batch.batch_id)
+        return fetched
 
     def _fetch_windows(
         self, windows: dict[str, tuple[date | None, date | None]]
