@@ -315,8 +315,8 @@ def assert_same_lake(cloud_app: App, local: App, symbols: list[str]) -> None:
 
 def comparable(profile: Mapping[str, Any]) -> dict[str, Any]:
     """A profile without what differs between two stores or two runs of the same input: the
-    object's generation, and when a restatement was detected."""
-    out = {k: v for k, v in profile.items() if k != "generation"}
+    object's generation, and when a restatement was detected or the history verified."""
+    out = {k: v for k, v in profile.items() if k not in ("generation", "verified_at")}
     if out.get("last_restatement"):
         out["last_restatement"] = {
             k: v for k, v in out["last_restatement"].items() if k != "detected_at"

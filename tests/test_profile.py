@@ -149,14 +149,21 @@ def test_aet_gap_and_broken_run() -> None:
     assert p["zero_volume_runs"][1] == {"start": "2022-05-19", "end": "2022-06-06", "length": 10}
 
 
-def test_split_day_is_not_a_jump() -> None:
+def test_a_split_day_is_not_excused_from_the_jump_check() -> None:
+    """In an adjusted series a split shows no step, so a jump on a split day is exactly an
+    unadjusted split (issue #9: a 10:1 event with close 2,711.74 → 274.04 reported 0 jumps)."""
     bars = load_aet()
     actions = actions_from_pylist(
         "AET.L", [(date(2022, 5, 9), "split", 100.0), (date(2022, 5, 20), "dividend", 0.01)]
     )
     p = profile(bars, "AET.L", date(2022, 6, 6), actions=actions)
-    assert [j["date"] for j in p["jumps"]] == ["2022-05-20"]  # a dividend excuses nothing
-    assert p["jump_count"] == 1
+    assert [j["date"] for j in p["jumps"]] == ["2022-05-09", "2022-05-20"]
+    assert p["unadjusted_splits"] == []  # ×100 up is not what an unadjusted 100:1 split shows
+    consolidation = actions_from_pylist("AET.L", [(date(2022, 5, 9), "split", 0.01)])
+    p = profile(bars, "AET.L", date(2022, 6, 6), actions=consolidation)
+    (flag,) = p["unadjusted_splits"]  # a 1:100 consolidation the prices do not reflect yet
+    assert (flag["date"], flag["ratio"]) == ("2022-05-09", 0.01)
+    assert flag["previous_close"] == pytest.approx(0.1455) and flag["close"] == pytest.approx(14.55)
 
 
 # --------------------------------------------------------------------------- TCS.NS

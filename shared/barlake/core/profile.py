@@ -118,17 +118,13 @@ def build_profile(
     """
     match = exchange_match(symbol)
     cal = get_calendar(match.code)
-    unadjusted = (
-        unadjusted_splits(bars.select(["date", "close"]), actions)
-        if actions is not None and bars.num_rows
-        else []
-    )
     bars = bars.select(["date", "close", "volume"])
     days = _days(bars.column("date"))
     if days.size > 1 and not bool(np.all(days[1:] >= days[:-1])):  # stored bars are sorted
         bars = bars.take(pc.sort_indices(bars, [("date", "ascending")]))
         days = _days(bars.column("date"))
     close = bars.column("close").to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+    unadjusted = unadjusted_splits(bars, actions) if actions is not None else []
     volume = bars.column("volume").fill_null(-1).to_numpy(zero_copy_only=False)
 
     profile: dict[str, Any] = {

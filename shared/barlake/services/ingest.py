@@ -168,6 +168,9 @@ class IngestService:
                 )
                 if needs_full_history(plan, batch.audit):
                     window = (self._history_start(stored[symbol], batch), None)
+                    asked = windows[symbol][0]  # never drop a day the first fetch brought
+                    if window[0] is not None and (asked is None or asked < window[0]):
+                        window = (asked, None)
                     if batch.audit or window == windows[symbol]:  # already the full history
                         plan.attach_full_history(result, plan.checked)
                     else:
