@@ -261,6 +261,8 @@ def test_a_failing_cache_never_fails_a_request(
         writer.ingest(*SYMBOLS)
     reader = open_lake(lake_dir, **env)
     expected = answers(truth(lake_dir))
+    if mode == "paused":
+        break_cache()  # again: the writes may have outlasted the first pause on a loaded machine
     if mode == "spoiled":
         assert answers(reader.api) == expected  # fills the cache
         assert _spoil_every_key(redis_url) > len(VIEWS)
