@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 YAHOO = "yahoo"  # the budget's name: every Yahoo request of every instance draws from it
 PACERS = ("memory", "redis", "upstash")
-# Providers without a budget of their own (new adapters, #12) share this conservative one.
+# Providers without a budget of their own share this conservative one.
 DEFAULT_REQUESTS_PER_MINUTE = 30
 
 
@@ -70,7 +70,12 @@ def check(settings: Settings) -> None:
 
 
 def budgets(settings: Settings) -> dict[str, Budget]:
-    return {YAHOO: Budget.per_minute(float(settings.yahoo_requests_per_minute))}
+    """Yahoo's budget from the settings; the key-based providers' documented free-tier limits
+    (adapters/provider_http.FREE_LIMITS, README "Providers") shared the same way."""
+    from barlake.adapters.provider_http import FREE_LIMITS
+
+    free = {name: Budget(lim.per_second, lim.burst) for name, lim in FREE_LIMITS.items()}
+    return {**free, YAHOO: Budget.per_minute(float(settings.yahoo_requests_per_minute))}
 
 
 def make_pacer(settings: Settings) -> Any:

@@ -42,8 +42,9 @@ class Budget:
         return 1.0 / self.rate
 
     def scaled(self, share: float) -> Budget:
-        """This budget cut to `share` of it (the per-instance fallback's slice)."""
-        return Budget(self.rate * share, 1)
+        """This budget cut to `share` of it (the per-instance fallback's slice); the burst is cut
+        the same way, never below one request."""
+        return Budget(self.rate * share, max(1, int(self.burst * share)))
 
 
 @dataclass(frozen=True)
