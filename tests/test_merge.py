@@ -15,7 +15,6 @@ from barlake.core.merge import (
     classify_overlap,
     merge_actions,
     merge_bars,
-    replace_history,
 )
 from barlake.core.schema import actions_from_pylist
 from conftest import FIXTURES, bars, flat_bars, weekdays
@@ -70,19 +69,6 @@ def test_merge_is_order_insensitive_on_disjoint_days(data: st.DataObject) -> Non
     b = data.draw(tables(st.just(split)))
     c = data.draw(tables(st.just(all_days - split)))
     assert bars_equal(merge_bars(merge_bars(a, b), c), merge_bars(merge_bars(a, c), b))
-
-
-@given(tables(), tables(), st.integers(0, 70))
-def test_replace_history_keeps_only_stored_days_the_refetch_never_covered(
-    stored: pa.Table, full: pa.Table, through_offset: int
-) -> None:
-    through = EPOCH + timedelta(
-        days=max([through_offset, *((d - EPOCH).days for d in day_set(full))])
-    )
-    out = replace_history(stored, full, through)
-    assert day_set(out) == day_set(full) | {d for d in day_set(stored) if d > through}
-    by_day = {r["date"]: r for r in out.to_pylist()}
-    assert all(by_day[r["date"]] == r for r in full.to_pylist())
 
 
 def test_merge_fast_path_appends_and_slow_path_interleaves() -> None:

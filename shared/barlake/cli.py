@@ -110,7 +110,8 @@ def describe_restatement(kinds: Iterable[str], evidence: Mapping[str, Any]) -> s
     parts = []
     for kind in kinds:
         if kind == "split":
-            parts.append(f"split {evidence.get('split')}")
+            ratio = evidence.get("split") or ", ".join(evidence.get("split_ratios") or [])
+            parts.append(f"split {ratio}")
         elif kind == "dividend":
             parts.append(f"adj close ×{evidence.get('adj_close_factor', 0):.6f}")
         elif kind == "volume_revision":
@@ -121,6 +122,9 @@ def describe_restatement(kinds: Iterable[str], evidence: Mapping[str, Any]) -> s
                 f"volume {first.get('date')}: {first.get('stored', 0):,} → "
                 f"{first.get('fetched', 0):,}{more}"
             )
+        elif f"{kind}_days" in evidence:  # a full-history comparison (core/history.py)
+            dates = ", ".join((evidence.get(f"{kind}_dates") or [])[:2])
+            parts.append(f"{kind.replace('_', ' ')} {evidence[f'{kind}_days']} days ({dates})")
         else:
             parts.append(
                 f"prices changed on {', '.join(evidence.get('price_changed_days', [])[:3])}"

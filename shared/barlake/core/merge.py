@@ -5,14 +5,13 @@ Laws (property-tested in tests/test_merge.py):
 - newer wins: on a day present in both, the fetched row is kept;
 - order-insensitive on disjoint days: merge(merge(a, b), c) == merge(merge(a, c), b);
 - never loses a valid row: every stored day is still there afterwards.
-A stored row is only ever dropped by `replace_history`, which the ingest service calls after a
-restatement, with the provider's full history in hand.
+Applying a full history after a restatement is not a merge: core/history.py compares it with
+what is stored and applies it only where it covers the lake (a history never shrinks).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
 import numpy as np
@@ -86,19 +85,6 @@ def merge_actions(existing: pa.Table, new: pa.Table) -> pa.Table:
         ACTION_SCHEMA
     )
     return merged.take(pc.sort_indices(merged, [("date", "ascending"), ("kind", "ascending")]))
-
-
-def replace_history(stored: pa.Table, full: pa.Table, through: date) -> pa.Table:
-    """After a restatement: the provider's full history `full` (its valid rows), plus any stored
-    day after `through` — the last day the provider answered for at all, valid or not — since
-    only a day the refetch never covered can have been written meanwhile by a concurrent ingest.
-    A stored day the refetch covered is never kept: its row in `full` replaced it, or the
-    provider's row for it was refused, and then the day is a visible gap rather than a bar left
-    at the old price scale."""
-    full = _sorted(full)
-    cutoff = (through - date(1970, 1, 1)).days
-    later = stored.filter(pa.array(_days(stored) > cutoff)) if stored.num_rows else stored
-    return pa.concat_tables([full, later]).combine_chunks() if later.num_rows else full
 
 
 @dataclass(frozen=True)
