@@ -38,6 +38,9 @@ def test_a_write_on_any_cache_setting_is_read_fresh(
     old = json.loads(client.get(views[0]).get_data())["bars"][0]["date"]
 
     writer.provider.use(stages()[2])
+    # MSFT's third recording starts later than the lake: suspect on first sight, applied by the
+    # next run (docs/data-quality.md, "History never shrinks").
+    writer.ingest("MSFT")
     writer.ingest("MSFT")
 
     got = json.loads(client.get(views[0]).get_data())["bars"][0]["date"]

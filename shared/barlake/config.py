@@ -379,7 +379,8 @@ class LazyProvider:
         self.pacer, self.concurrency = pacer, concurrency
         self.name = "replay" if spec.startswith("replay:") else spec.split(":", 1)[0]
         first = spec.split(",")[0].strip()
-        self.primary = "replay" if first.startswith("replay:") else first  # a chain's first
+        # a chain's first, named as its rows' provenance names it (yahoo-sim:URL → yahoo-sim)
+        self.primary = "replay" if first.startswith("replay:") else first.split(":", 1)[0]
         self._provider: Provider | None = None
 
     def fetch(
