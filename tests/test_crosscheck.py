@@ -195,3 +195,48 @@ def test_cli_reconcile_refuses_a_chain_and_unknown_providers(tmp_path: Path) -> 
         timeout=60,
     )
     assert proc.returncode == 2 and "--against must be one of" in proc.stderr
+
+
+def test_cli_audit_against_tiingo_cross_checks_the_audited_symbols(tmp_path: Path) -> None:
+    """The audit's option: whole histories re-verified with the primary, then compared with a
+    second provider, the report kept in the profile like `barlake reconcile`'s."""
+    replay = tmp_path / "replay"
+    replay.mkdir()
+    shutil.copy(AAPL, replay / "AAPL.json")
+    lake = tmp_path / "lake"
+    app = build_embedded(
+        Settings.from_env({}, lake_dir=str(lake)),
+        provider=ReplayProvider(replay),
+        clock=lambda: datetime(2026, 11, 21, 12, tzinfo=UTC),
+    )
+    run_embedded(app, IngestRequest(kind="manual", run_id="r1", symbols=("AAPL",)))
+    with serve() as server:
+        server.route("/tiingo/daily/AAPL/prices", json_answer(tiingo_body()))
+        env = {
+            **os.environ,
+            "BARLAKE_LAKE_DIR": str(lake),
+            "BARLAKE_TIINGO_URL": server.url,
+            "BARLAKE_TIINGO_TOKEN": "t" * 40,
+            "COLUMNS": "200",
+        }
+        args = ["audit", "AAPL", "--source", f"replay:{replay}", "--against", "tiingo"]
+        proc = subprocess.run(
+            [sys.executable, "-m", "barlake.cli", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "history audit" in proc.stdout and "reconciliation against tiingo" in proc.stdout
+    assert app.state.get_audits(["AAPL"])["AAPL"].verified_at is not None
+    report = app.state.get_profile("AAPL")["reconciliation"]
+    assert report["counts"] == {"price": 1, "missing_session": 1, "corporate_action": 1}
+    bad = subprocess.run(
+        [sys.executable, "-m", "barlake.cli", "audit", "AAPL", "--against", "stooq"],
+        env={**os.environ, "BARLAKE_LAKE_DIR": str(lake)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and "--against must be one of" in bad.stderr

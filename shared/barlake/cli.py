@@ -340,6 +340,10 @@ def audit(
         str | None, typer.Option(help="File with one symbol per line (# comments).")
     ] = None,
     source: Annotated[str | None, typer.Option(help="yahoo (default) or replay:DIR")] = None,
+    against: Annotated[
+        str | None,
+        typer.Option(help="Then cross-check the audited symbols with a second provider."),
+    ] = None,
     lake: LakeOption = None,
 ) -> None:
     """Deep audit: refetch whole histories, compare bar for bar and heal (docs/data-quality.md).
@@ -350,6 +354,8 @@ def audit(
     from barlake.services.audit import audit_request
 
     wanted = parse_symbols([*(symbols or []), *(read_universe(universe) if universe else [])])
+    if against is not None:
+        check_against(against)
     s = settings(lake, provider=source)
     app_ = open_lake(s, existing=not wanted)
     if all_:
@@ -377,6 +383,8 @@ def audit(
         )
     out.print(table)
     failed = any(o.status == "failed" for o in status.outcomes()) or not status.complete
+    if against is not None:
+        failed = not crosscheck(app_, s, wanted, against, None) or failed
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
 
 
@@ -572,15 +580,27 @@ def reconcile(
 ) -> None:
     """Compare stored bars with a second provider; every disagreement beyond tolerance is kept
     in the symbol's profile (`show --profile`, GET /v1/profiles/{symbol})."""
-    from barlake.providers import build_provider, spec_error
-    from barlake.services.crosscheck import ReconcileService
-
     wanted = parse_symbols(symbols)
-    if "," in against or against.startswith("replay:") or spec_error(against):
-        fail(f"--against must be one of {', '.join(PROVIDER_NAMES)}, got {against!r}")
+    check_against(against)
     first = parse_date(start, "--start")
     s = settings(lake)
     app_ = open_lake(s, existing=True)
+    raise typer.Exit(EXIT_OK if crosscheck(app_, s, wanted, against, first) else EXIT_FAILED)
+
+
+def check_against(against: str) -> None:
+    from barlake.providers import spec_error
+
+    if "," in against or against.startswith("replay:") or spec_error(against):
+        fail(f"--against must be one of {', '.join(PROVIDER_NAMES)}, got {against!r}")
+
+
+def crosscheck(app_: App, s: Settings, wanted: list[str], against: str, first: date | None) -> bool:
+    """Compare the stored bars of `wanted` with `against`, keep the reports in the profiles,
+    print them; False when a symbol could not be compared."""
+    from barlake.providers import build_provider
+    from barlake.services.crosscheck import ReconcileService
+
     service = ReconcileService(app_.raw, app_.derived, app_.state, app_.clock)
     reports = service.run(wanted, build_provider(against, s), first)
     table = Table(title=f"reconciliation against {against}", title_justify="left")
@@ -594,7 +614,7 @@ def reconcile(
             symbol, window, str(r.get("sessions", "")), counts or "none", r.get("error", "")
         )
     out.print(table)
-    raise typer.Exit(EXIT_FAILED if any("error" in r for r in reports.values()) else EXIT_OK)
+    return not any("error" in r for r in reports.values())
 
 
 def render_provenance(symbol: str, runs: list[dict[str, Any]]) -> None:
