@@ -9,9 +9,13 @@
 #   weekly    raw objects get; derived objects get/create/replace; the Upstash token
 #   profile   raw objects get; derived objects get/create/replace; Firestore read/write;
 #             the Upstash token
-#   api       raw and derived objects get; Firestore read; the Upstash token and API keys
+#   api       raw objects get and list (as-of reads list a daily object's versions); derived
+#             objects get; Firestore read; the Upstash token and API keys
+#   panel     raw objects get and list (which daily objects changed); derived objects
+#             get/create/replace (panel partitions, manifest, lease)
+#   ingest    also publishes to run-completed
 #
-# No function lists or deletes objects. Replacing an object needs storage.objects.delete in
+# Only the panel and as-of reads list objects; no function deletes one. Replacing an object needs storage.objects.delete in
 # GCS (an overwrite deletes the old generation), hence the writer role's delete.
 
 resource "google_project_iam_custom_role" "object_reader" {
@@ -26,6 +30,13 @@ resource "google_project_iam_custom_role" "object_writer" {
   title       = "barlake object writer"
   description = "Read, create and replace objects by name (replacing needs delete); no listing."
   permissions = ["storage.objects.create", "storage.objects.delete", "storage.objects.get"]
+}
+
+resource "google_project_iam_custom_role" "object_lister" {
+  role_id     = "barlakeObjectLister"
+  title       = "barlake object lister"
+  description = "Read objects by name and list them (and their versions)."
+  permissions = ["storage.objects.get", "storage.objects.list"]
 }
 
 locals {
@@ -67,6 +78,12 @@ resource "google_project_iam_member" "ingest_state" {
     title      = "barlake database only"
     expression = local.firestore_condition
   }
+}
+
+resource "google_pubsub_topic_iam_member" "ingest_publish_run_completed" {
+  topic  = google_pubsub_topic.run_completed.name
+  role   = "roles/pubsub.publisher"
+  member = "serviceAccount:${google_service_account.fn["ingest"].email}"
 }
 
 # ---------------------------------------------------------------- weekly
@@ -129,4 +146,18 @@ resource "google_project_iam_member" "api_state" {
     title      = "barlake database only"
     expression = local.firestore_condition
   }
+}
+
+# ---------------------------------------------------------------- panel
+
+resource "google_storage_bucket_iam_member" "panel_raw" {
+  bucket = google_storage_bucket.raw.name
+  role   = google_project_iam_custom_role.object_lister.id
+  member = "serviceAccount:${google_service_account.fn["panel"].email}"
+}
+
+resource "google_storage_bucket_iam_member" "panel_derived" {
+  bucket = google_storage_bucket.derived.name
+  role   = google_project_iam_custom_role.object_writer.id
+  member = "serviceAccount:${google_service_account.fn["panel"].email}"
 }

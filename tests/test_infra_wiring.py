@@ -31,6 +31,7 @@ from barlake.messages import (
     INGEST_BATCHES,
     INGEST_REQUESTS,
     RAW_OBJECT_FINALIZED,
+    RUN_COMPLETED,
     BadMessage,
     IngestRequest,
 )
@@ -195,7 +196,7 @@ def check_env(hcl: HCL) -> list[str]:
 def check_topics(hcl: HCL) -> list[str]:
     problems: list[str] = []
     names = _topic_names(hcl)
-    expected = {INGEST_REQUESTS, INGEST_BATCHES, DEAD_LETTER}
+    expected = {INGEST_REQUESTS, INGEST_BATCHES, DEAD_LETTER, RUN_COMPLETED}
     if set(names.values()) != expected:
         problems.append(
             f"topics {sorted(names.values())} != the code's {sorted(expected)} "
@@ -480,6 +481,8 @@ def test_every_role_granted_is_used_and_every_operation_granted(hcl, ops):
     assert ("topic:" + INGEST_BATCHES, "publish") in ops["dispatch"]
     assert {("raw", "create"), ("raw", "overwrite")} <= ops["ingest"]
     assert ("derived", "overwrite") in ops["weekly"]
+    assert ("topic:" + RUN_COMPLETED, "publish") in ops["ingest"]
+    assert {("raw", "list"), ("derived", "create"), ("derived", "overwrite")} <= ops["panel"]
     assert all(not r.startswith("topic:") for r, _ in ops["api"])
     assert check_iam(hcl, ops) == []
 
@@ -520,7 +523,7 @@ def _broken(tmp_path: Path, file: str, old: str, new: str) -> HCL:
             '"ingest-batches"',
             '"ingest-batch"',
             check_topics,
-            "topics ['dead-letter', 'ingest-batch', 'ingest-requests']",
+            "topics ['dead-letter', 'ingest-batch', 'ingest-requests', 'run-completed']",
             id="topic-renamed",
         ),
         pytest.param(

@@ -477,6 +477,9 @@ def main() -> None:
 from barlake.cli_stack import stack_app  # noqa: E402  (a sub-command group, kept apart)
 
 app.add_typer(stack_app, name="stack")
+from barlake.cli_panel import panel_app  # noqa: E402
+
+app.add_typer(panel_app, name="panel")
 
 if __name__ == "__main__":
     main()

@@ -19,6 +19,7 @@ from barlake.messages import (
     INGEST_BATCHES,
     INGEST_REQUESTS,
     RAW_OBJECT_FINALIZED,
+    RUN_COMPLETED,
     IngestRequest,
 )
 from barlake.ports import (
@@ -40,8 +41,8 @@ class ConfigError(ValueError):
 
 
 # The deployed functions (functions/<name>/main.py; the same names in Terraform).
-FUNCTIONS = ("dispatch", "ingest", "weekly", "profile", "api")
-_CLOUD = ("dispatch", "ingest", "weekly", "profile", "api")  # every function builds an App
+FUNCTIONS = ("dispatch", "ingest", "weekly", "profile", "api", "panel")
+_CLOUD = ("dispatch", "ingest", "weekly", "profile", "api", "panel")  # each builds an App
 _LOCAL: tuple[str, ...] = ()  # embedded-only: no deployed function reads it
 # The cache: the api reads through it; the writers announce each new object generation to it
 # (so the api never serves a stale body). dispatch writes no object and never touches it.
@@ -111,7 +112,7 @@ class Settings:
         "BARLAKE_MAX_EVENT_AGE_SECONDS",
         "21600",
         "Events older than this are acknowledged unprocessed: retries never run forever.",
-        ("dispatch", "ingest", "weekly", "profile"),
+        ("dispatch", "ingest", "weekly", "profile", "panel"),
     )
     redis_url: str = _env(
         "BARLAKE_REDIS_URL",
@@ -142,6 +143,18 @@ class Settings:
         "",
         "Comma-separated API keys, sent as X-API-Key (Secret Manager); empty = no key needed.",
         ("api",),
+    )
+    run_completed_topic: str = _env(
+        "BARLAKE_RUN_COMPLETED_TOPIC",
+        RUN_COMPLETED,
+        "Topic announcing a complete run (the panel function builds on it).",
+        ("ingest",),
+    )
+    version_retention_days: str = _env(
+        "BARLAKE_VERSION_RETENTION_DAYS",
+        "30",
+        "Days the embedded raw store keeps replaced versions for as-of reads (0: none).",
+        _LOCAL,
     )
     cache_memory_mb: str = _env(
         "BARLAKE_CACHE_MEMORY_MB",
@@ -194,6 +207,12 @@ class Settings:
                     f"{_var(name)}={getattr(self, name)!r} is not available in this build "
                     f"(choose from {', '.join(sorted(allowed))})"
                 )
+        days = self.version_retention_days
+        if not (days.isascii() and days.isdigit()) or int(days) > 36_500:
+            raise ConfigError(
+                f"BARLAKE_VERSION_RETENTION_DAYS must be a whole number from 0 to 36500, got "
+                f"{days!r}"
+            )
         if not (self.cache_memory_mb.isascii() and self.cache_memory_mb.isdigit()) or not (
             0 <= int(self.cache_memory_mb) <= 4096
         ):
@@ -298,6 +317,9 @@ class App:
         self.weekly = WeeklyService(self.raw, self.derived)
         self.profile = ProfileService(self.raw, self.derived, self.state, self.clock)
         self.read = ReadService(self.raw, self.derived, self.state)
+        from barlake.services.panel import PanelService
+
+        self.panel = PanelService(self.raw, self.derived, self.clock)
 
     def observe(self, callback: Callable[[SymbolOutcome], None] | None) -> None:
         self.ingest.on_outcome = callback
@@ -452,6 +474,7 @@ def _subscribe_in_process(app: App) -> None:
     bus.subscribe(s.ingest_batches_topic, lambda d, a: handlers.ingest(app, d), "ingest")
     bus.subscribe(RAW_OBJECT_FINALIZED, lambda d, a: handlers.weekly(app, d), "weekly")
     bus.subscribe(RAW_OBJECT_FINALIZED, lambda d, a: handlers.profile(app, d), "profile")
+    bus.subscribe(s.run_completed_topic, lambda d, a: handlers.panel(app, d), "panel")
 
 
 def build_embedded(

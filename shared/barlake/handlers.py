@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from barlake.messages import BadMessage, IngestBatch, IngestRequest, ObjectFinalized
+from barlake.messages import BadMessage, IngestBatch, IngestRequest, ObjectFinalized, RunCompleted
 from barlake.ports import TransientError
 from barlake.services.derived import CorruptObjectError
 from barlake.services.dispatch import EmptyUniverseError
@@ -61,6 +61,10 @@ def ingest(app: App, data: Mapping[str, Any]) -> str | None:
             extra={"fields": fields},
         )
     retry = [o.symbol for o in record.outcomes if o.retryable]
+    if not retry:  # the last batch to finish sees the run complete and announces it
+        from barlake.services.panel import announce_if_complete
+
+        announce_if_complete(app.state, app.bus, app.settings.run_completed_topic, batch.run_id)
     if retry:
         # Recorded first, then raised: the message comes back (idempotent) until the retry
         # policy gives up and dead-letters it; the run stays incomplete meanwhile.
@@ -93,3 +97,13 @@ def weekly(app: App, data: Mapping[str, Any]) -> str | None:
 
 def profile(app: App, data: Mapping[str, Any]) -> str | None:
     return _derived(app.profile.handle, data)
+
+
+def panel(app: App, data: Mapping[str, Any]) -> str | None:
+    """A run completed: bring the cross-sectional panel up to date (barlake.services.panel)."""
+    try:
+        event = RunCompleted.from_json(data)
+    except BadMessage as exc:
+        log.error("panel: dropping message: %s", exc)
+        return None
+    return app.panel.handle(event)

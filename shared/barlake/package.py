@@ -41,6 +41,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "weekly": ("gcp", "functions", "cache"),
     "profile": ("gcp", "functions", "cache"),
     "api": ("gcp", "functions", "cache"),
+    "panel": ("gcp", "functions"),
 }
 
 # Base dependencies a function's code path never imports, pruned with everything only they
@@ -55,6 +56,7 @@ PRUNE: dict[str, tuple[str, ...]] = {
     "weekly": ("typer", "rich", "yfinance"),
     "profile": ("typer", "rich", "yfinance"),
     "api": ("typer", "rich", "yfinance", "exchange-calendars", "pandas"),
+    "panel": ("typer", "rich", "yfinance"),
 }
 
 # Not shipped: recorded Yahoo answers for `barlake demo` (no function reads them).
