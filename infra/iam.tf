@@ -128,7 +128,7 @@ resource "google_project_iam_member" "profile_state" {
 
 resource "google_storage_bucket_iam_member" "api_raw" {
   bucket = google_storage_bucket.raw.name
-  role   = google_project_iam_custom_role.object_reader.id
+  role   = google_project_iam_custom_role.object_lister.id
   member = "serviceAccount:${google_service_account.fn["api"].email}"
 }
 

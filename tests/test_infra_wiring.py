@@ -484,6 +484,7 @@ def test_every_role_granted_is_used_and_every_operation_granted(hcl, ops):
     assert ("topic:" + RUN_COMPLETED, "publish") in ops["ingest"]
     assert {("raw", "list"), ("derived", "create"), ("derived", "overwrite")} <= ops["panel"]
     assert all(not r.startswith("topic:") for r, _ in ops["api"])
+    assert ("raw", "list") in ops["api"]  # as-of reads list the versions
     assert check_iam(hcl, ops) == []
 
 

@@ -381,10 +381,15 @@ def show(
     profile: Annotated[
         bool, typer.Option("--profile", help="Show the data-quality profile.")
     ] = False,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="The bars as the lake held them then: 2025-08-20T00:00:00Z."),
+    ] = None,
     lake: LakeOption = None,
 ) -> None:
     """Show stored bars (or the profile) of one symbol."""
     from barlake.core.adjust import ADJUSTMENTS
+    from barlake.services.asof import parse_as_of
     from barlake.services.read import INTERVALS
 
     sym = parse_symbols([symbol])[0]
@@ -395,18 +400,23 @@ def show(
         fail(f"--interval must be one of {', '.join(INTERVALS)}, got {interval!r}")
     if adjust not in ADJUSTMENTS:
         fail(f"--adjust must be one of {', '.join(ADJUSTMENTS)}, got {adjust!r}")
+    try:
+        when = parse_as_of(as_of) if as_of is not None else None
+    except ValueError as exc:
+        fail(f"--as-of: {exc}")
     app_ = open_lake(settings(lake), existing=True)
     try:
         if profile:
             out.print_json(json.dumps(app_.read.profile(sym), default=str))
             return
-        result = app_.read.bars(sym, interval, first, last, adjust, limit)
+        result = app_.read.bars(sym, interval, first, last, adjust, limit, as_of=when)
     except NotFoundError as exc:
         fail(str(exc), EXIT_NOT_FOUND)
     except ValueError as exc:
         fail(str(exc))
     table = Table(
-        title=f"{sym} {interval} ({adjust}-adjusted) · generation {result.generation}",
+        title=f"{sym} {interval} ({adjust}-adjusted) · generation {result.generation}"
+        + (f" · as of {when.isoformat()}" if when else ""),
         title_justify="left",
     )
     names = [n for n in result.table.column_names if n != "symbol"]

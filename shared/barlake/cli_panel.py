@@ -12,10 +12,13 @@ from typing import Annotated
 
 import typer
 
-from barlake.cli import EXIT_FAILED, LakeOption, fail, open_lake, out, settings
 from barlake.core.panel import MANIFEST_NAME
-from barlake.services.panel import PanelBusyError
 
+# Not imported from barlake.cli, which imports this module (`python -m barlake.cli` would
+# otherwise import a half-built cli): the shared helpers are imported when the command runs.
+LakeOption = Annotated[
+    str | None, typer.Option("--lake", help="Lake folder (default: $BARLAKE_LAKE_DIR or ./lake).")
+]
 panel_app = typer.Typer(no_args_is_help=True, help="The cross-sectional panel (panel/…).")
 
 
@@ -27,6 +30,9 @@ def panel_build(
     lake: LakeOption = None,
 ) -> None:
     """Publish every changed symbol's rows into panel/{daily,weekly,monthly}/year=YYYY/."""
+    from barlake.cli import EXIT_FAILED, fail, open_lake, out, settings
+    from barlake.services.panel import PanelBusyError
+
     app_ = open_lake(settings(lake), existing=True)
     if full:
         app_.derived.delete(MANIFEST_NAME)

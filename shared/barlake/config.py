@@ -150,8 +150,8 @@ class Settings:
         "Topic announcing a complete run (the panel function builds on it).",
         ("ingest",),
     )
-    version_retention_days: str = _env(
-        "BARLAKE_VERSION_RETENTION_DAYS",
+    raw_noncurrent_days: str = _env(
+        "BARLAKE_RAW_NONCURRENT_DAYS",
         "30",
         "Days the embedded raw store keeps replaced versions for as-of reads (0: none).",
         _LOCAL,
@@ -207,11 +207,10 @@ class Settings:
                     f"{_var(name)}={getattr(self, name)!r} is not available in this build "
                     f"(choose from {', '.join(sorted(allowed))})"
                 )
-        days = self.version_retention_days
+        days = self.raw_noncurrent_days
         if not (days.isascii() and days.isdigit()) or int(days) > 36_500:
             raise ConfigError(
-                f"BARLAKE_VERSION_RETENTION_DAYS must be a whole number from 0 to 36500, got "
-                f"{days!r}"
+                f"BARLAKE_RAW_NONCURRENT_DAYS must be a whole number from 0 to 36500, got {days!r}"
             )
         if not (self.cache_memory_mb.isascii() and self.cache_memory_mb.isdigit()) or not (
             0 <= int(self.cache_memory_mb) <= 4096
@@ -319,7 +318,9 @@ class App:
         self.read = ReadService(self.raw, self.derived, self.state)
         from barlake.services.panel import PanelService
 
-        self.panel = PanelService(self.raw, self.derived, self.clock)
+        # GCS reads wait on the network: many in flight; a local disk needs no more than cores
+        workers = 16 if s.storage == "gcs" else 2
+        self.panel = PanelService(self.raw, self.derived, self.clock, workers)
 
     def observe(self, callback: Callable[[SymbolOutcome], None] | None) -> None:
         self.ingest.on_outcome = callback
@@ -332,7 +333,11 @@ def _object_store(settings: Settings, bucket: str, on_finalize: Any = None) -> O
         return GcsObjectStore(bucket, project=settings.project or None)
     from barlake.adapters.local_store import LocalObjectStore
 
-    return LocalObjectStore(settings.lake_dir, bucket, on_finalize=on_finalize)
+    # The raw bucket keeps replaced versions (as the cloud's does) for as-of reads.
+    days = int(settings.raw_noncurrent_days) if bucket == settings.raw_bucket else 0
+    return LocalObjectStore(
+        settings.lake_dir, bucket, on_finalize=on_finalize, keep_versions_days=days or None
+    )
 
 
 def _state_store(settings: Settings) -> StateStore:

@@ -21,6 +21,7 @@ Pure: Arrow tables in, Arrow tables and bytes out.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Iterable, Mapping
 from datetime import date
 
@@ -38,9 +39,9 @@ PANEL_SCHEMAS = {"1d": BAR_SCHEMA, "1wk": PERIOD_SCHEMA, "1mo": PERIOD_SCHEMA}
 MANIFEST_NAME = f"{PANEL_PREFIX}_manifest.parquet"
 LEASE_NAME = f"{PANEL_PREFIX}_lease.json"
 PART_FILE = "bars.parquet"
-# Rows per row group: 65,536 rows are ~6 sessions of a 10,000-symbol market, so a one-date
-# query reads one or two groups of a year's ~40; a 2,000-symbol market fits ~30 sessions.
-ROW_GROUP_ROWS = 65_536
+# Rows per row group, at most (a group always holds whole dates): one session of a
+# 10,000-symbol market, eight of a 2,000-symbol one. A one-date query reads one group.
+ROW_GROUP_ROWS = 16_384
 MANIFEST_SCHEMA = pa.schema(
     [
         pa.field("symbol", pa.string(), nullable=False),
@@ -71,67 +72,125 @@ def partition_of(name: str) -> tuple[str, int] | None:
     return None
 
 
-def _years(dates: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    days = np.asarray(pc.cast(dates, pa.int32()).to_numpy(zero_copy_only=False))
-    return days.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
+# Day numbers (since 1970-01-01) of every 1 January from 1800 to 2300: year boundaries of a
+# date-sorted column are found by binary search, without converting each date.
+_FIRST_YEAR = 1800
+_JAN_FIRSTS = (
+    np.arange(f"{_FIRST_YEAR}", "2301", dtype="datetime64[Y]").astype("datetime64[D]")
+).astype(np.int64)
+
+
+def _day_numbers(table: pa.Table) -> np.ndarray:
+    column = table.column("date")
+    array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    return np.asarray(array.view(pa.int32()).to_numpy(zero_copy_only=False))
+
+
+def _year_bounds(days: np.ndarray) -> list[tuple[int, int, int]]:
+    """(year, start, end) of each calendar year present in sorted day numbers."""
+    if len(days) == 0:
+        return []
+    cuts = np.searchsorted(days, _JAN_FIRSTS)
+    first = int(np.searchsorted(_JAN_FIRSTS, days[0], side="right")) - 1
+    last = int(np.searchsorted(_JAN_FIRSTS, days[-1], side="right")) - 1
+    return [
+        (_FIRST_YEAR + i, int(cuts[i]), int(cuts[i + 1]) if i + 1 < len(cuts) else len(days))
+        for i in range(first, last + 1)
+        if (cuts[i + 1] if i + 1 < len(cuts) else len(days)) > cuts[i]
+    ]
 
 
 def split_years(table: pa.Table) -> dict[int, pa.Table]:
     """A symbol's rows (sorted by date) cut into calendar years of their `date`."""
-    if table.num_rows == 0:
-        return {}
-    years = _years(table.column("date"))
-    bounds = np.flatnonzero(np.diff(years)) + 1
-    starts = np.concatenate([[0], bounds])
-    ends = np.concatenate([bounds, [len(years)]])
-    return {
-        int(years[a]): table.slice(int(a), int(b - a)) for a, b in zip(starts, ends, strict=True)
-    }
+    return {y: table.slice(a, b - a) for y, a, b in _year_bounds(_day_numbers(table))}
 
 
-def digest(table: pa.Table) -> str:
-    """A content digest of one slice: every column's values and nulls (96 bits)."""
-    h = hashlib.blake2b(digest_size=12)
-    for column in table.itercolumns():
-        array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-        if pa.types.is_string(array.type):
-            h.update("\x1f".join(array.to_pylist()).encode())  # type: ignore[arg-type]
-            continue
-        h.update(np.asarray(array.is_null().to_numpy(zero_copy_only=False)).tobytes())
-        values = array.fill_null(0) if array.null_count else array
-        if pa.types.is_date32(values.type):
-            values = values.cast(pa.int32())
-        h.update(np.asarray(values.to_numpy(zero_copy_only=False)).tobytes())
-    return h.hexdigest()
-
-
-def symbol_slices(bars: pa.Table, complete_through: date | None) -> Slices:
-    """One symbol's daily bars → its rows of every panel, cut by year. Weekly and monthly are
-    aggregated from the daily bars here (not read from the derived objects, which are rebuilt
-    asynchronously and may lag the run that triggered the panel)."""
-    out: Slices = {}
-    for interval in PANEL_DIRS:
-        table = bars if interval == "1d" else aggregate(bars, interval, complete_through)
-        for year, part in split_years(table).items():
-            out[(interval, year)] = part
+def _words(array: pa.Array) -> list[np.ndarray]:
+    """A column as 64-bit words (floats by their bits), plus its null mask if it has nulls."""
+    out = []
+    if array.null_count:
+        out.append(np.asarray(array.is_null().to_numpy(zero_copy_only=False)).astype(np.uint64))
+        array = array.fill_null(False if pa.types.is_boolean(array.type) else 0)
+    if pa.types.is_date32(array.type):
+        array = array.view(pa.int32())
+    values = np.asarray(array.to_numpy(zero_copy_only=False))
+    out.append(values.view(np.uint64) if values.dtype == np.float64 else values.astype(np.uint64))
     return out
 
 
-def manifest_rows(symbol: str, generation: int, slices: Slices) -> pa.Table:
-    keys = sorted(slices)
-    rows = {
-        "symbol": [symbol] * max(1, len(keys)),
-        "generation": [generation] * max(1, len(keys)),
-        "interval": [k[0] for k in keys] or [""],
-        "year": [k[1] for k in keys] or [-1],
-        "digest": [digest(slices[k]) for k in keys] or [""],
-        "rows": [slices[k].num_rows for k in keys] or [0],
-    }
-    return pa.Table.from_pydict(rows, schema=MANIFEST_SCHEMA)
+def year_digests(table: pa.Table) -> dict[int, tuple[str, int]]:
+    """{year: (digest, rows)} of one symbol's date-sorted rows: a BLAKE2b (96 bits) over that
+    year's rows of every value column, laid out row by row as 64-bit words (floats by their
+    bits; null masks included), so each year is one contiguous block. `symbol` is left out: the
+    manifest keys digests by symbol already."""
+    words: list[np.ndarray] = []
+    for name in table.column_names:
+        if name != "symbol":
+            column = table.column(name)
+            words += _words(column.combine_chunks() if column.num_chunks != 1 else column.chunk(0))
+    if not words or table.num_rows == 0:
+        return {}
+    rows = np.column_stack(words)  # C order: one row after another
+    out = {}
+    for year, a, b in _year_bounds(_day_numbers(table)):
+        h = hashlib.blake2b(memoryview(rows[a:b]).cast("B"), digest_size=12)
+        out[year] = (h.hexdigest(), b - a)
+    return out
+
+
+Entry = tuple[str, int]  # (digest, rows) of one (interval, year) slice
+Entries = dict[tuple[str, int], Entry]
+
+
+def symbol_update(
+    bars: pa.Table, complete_through: date | None, old: Mapping[tuple[str, int], Entry]
+) -> tuple[Entries, Slices]:
+    """One symbol's daily bars → (its manifest entries, the slices that may have changed).
+
+    Weekly and monthly rows are aggregated from the daily bars here (not read from the derived
+    objects, which are rebuilt asynchronously and may lag the run that triggered the panel),
+    and only from January of the year before the first daily year that changed: no earlier
+    week or month can contain a changed session (a week labelled in late December holds at
+    most the first days of January). A daily update thus aggregates about two years, not 20."""
+    entries: Entries = {("1d", y): e for y, e in year_digests(bars).items()}
+    changed = [y for (i, y) in changed_partitions(old, entries) if i == "1d"]
+    slices: Slices = {("1d", y): part for y, part in split_years(bars).items() if y in changed}
+    if not changed:  # the same rows under a new generation: nothing else moved
+        entries.update({k: v for k, v in old.items() if k[0] != "1d" and k[1] >= 0})
+        return entries, slices
+    if old:
+        since = max(1, min(changed) - 1)
+        window = bars.filter(pc.greater_equal(bars["date"], pa.scalar(date(since, 1, 1))))
+    else:
+        since, window = -1, bars
+    for interval in ("1wk", "1mo"):
+        periods = aggregate(window, interval, complete_through)
+        digests = year_digests(periods)
+        for year, part in split_years(periods).items():
+            if year >= since:
+                entries[(interval, year)] = digests[year]
+                slices[(interval, year)] = part
+        entries.update({k: v for k, v in old.items() if k[0] == interval and 0 <= k[1] < since})
+    return entries, slices
+
+
+def manifest_table(rows: Mapping[str, tuple[int, Entries]]) -> pa.Table:
+    """symbol → (generation, entries) as manifest rows (a symbol without rows keeps one row,
+    year -1, so its generation is remembered)."""
+    cols: dict[str, list] = {n: [] for n in MANIFEST_SCHEMA.names}
+    for symbol, (generation, entries) in rows.items():
+        for (interval, year), (dig, count) in sorted(entries.items()) or [(("", -1), ("", 0))]:
+            cols["symbol"].append(symbol)
+            cols["generation"].append(generation)
+            cols["interval"].append(interval)
+            cols["year"].append(year)
+            cols["digest"].append(dig)
+            cols["rows"].append(count)
+    return pa.Table.from_pydict(cols, schema=MANIFEST_SCHEMA)
 
 
 def changed_partitions(
-    old: Mapping[tuple[str, int], str], new: Mapping[tuple[str, int], str]
+    old: Mapping[tuple[str, int], object], new: Mapping[tuple[str, int], object]
 ) -> set[tuple[str, int]]:
     """Partitions a symbol's move from `old` digests to `new` ones must rewrite: a slice that
     changed, appeared or disappeared."""
@@ -156,18 +215,36 @@ def merge_partition(
     return table.sort_by([("date", "ascending"), ("symbol", "ascending")])
 
 
+def date_groups(days: np.ndarray, target: int = ROW_GROUP_ROWS) -> list[tuple[int, int]]:
+    """Row ranges of whole dates (`days` sorted), each as many dates as fit in `target` rows
+    (at least one): a one-date query then reads exactly one row group."""
+    if len(days) == 0:
+        return []
+    starts = [0, *(np.flatnonzero(np.diff(days)) + 1).tolist()]
+    groups, first = [], 0
+    for here, following in itertools.pairwise([*starts, len(days)]):
+        if following - first > target and here > first:
+            groups.append((first, here))
+            first = here
+    groups.append((first, len(days)))
+    return groups
+
+
 def encode_partition(table: pa.Table) -> bytes:
-    """zstd Parquet with `date` and `symbol` statistics per row group (the pruning keys)."""
+    """zstd Parquet, row groups of whole dates, with `date` and `symbol` statistics per row
+    group (the pruning keys)."""
     sink = pa.BufferOutputStream()
-    pq.write_table(
-        table.replace_schema_metadata(None),
+    table = table.replace_schema_metadata(None)
+    with pq.ParquetWriter(
         sink,
-        row_group_size=ROW_GROUP_ROWS,
+        table.schema,
         compression="zstd",
         use_dictionary=["symbol"],
         write_statistics=["date", "symbol"],
         store_schema=False,
-    )
+    ) as writer:
+        for a, b in date_groups(_day_numbers(table)) or [(0, 0)]:
+            writer.write_table(table.slice(a, b - a), row_group_size=max(1, b - a))
     return sink.getvalue().to_pybytes()
 
 

@@ -41,16 +41,17 @@ from barlake.core.panel import (
     LEASE_NAME,
     MANIFEST_NAME,
     MANIFEST_SCHEMA,
+    Entries,
     Slices,
     changed_partitions,
     decode_manifest,
     decode_partition,
     encode_manifest,
     encode_partition,
-    manifest_rows,
+    manifest_table,
     merge_partition,
     partition_name,
-    symbol_slices,
+    symbol_update,
 )
 from barlake.messages import RunCompleted
 from barlake.ports import EventBus, ObjectStore, PreconditionFailed, StateStore, TransientError
@@ -158,30 +159,26 @@ class PanelService:
         touched = set(changed) | set(removed)
         in_touched = pc.is_in(manifest.column("symbol"), pa.array(sorted(touched), pa.string()))
         old = manifest.filter(in_touched)
-        old_digests: dict[str, dict[tuple[str, int], str]] = defaultdict(dict)
-        for row in old.select(["symbol", "interval", "year", "digest"]).to_pylist():
-            old_digests[row["symbol"]][(row["interval"], row["year"])] = row["digest"]
+        old_entries: dict[str, Entries] = defaultdict(dict)
+        for row in old.to_pylist():
+            if row["year"] >= 0:
+                key = (row["interval"], row["year"])
+                old_entries[row["symbol"]][key] = (row["digest"], row["rows"])
 
         # (interval, year) → {symbol: its new rows there (None: no rows any more)}
         updates: dict[tuple[str, int], dict[str, pa.Table | None]] = defaultdict(dict)
-        new_rows: list[pa.Table] = []
+        fresh: dict[str, tuple[int, Entries]] = {}
+
+        def one(symbol: str) -> tuple[str, int, Entries, Slices]:
+            return self._update(symbol, old_entries.get(symbol, {}))
+
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            for symbol, generation, slices in pool.map(self._slices, changed):
-                rows = manifest_rows(symbol, generation, slices)
-                new_rows.append(rows)
-                digests = {
-                    (i, y): d
-                    for i, y, d in zip(
-                        rows.column("interval").to_pylist(),
-                        rows.column("year").to_pylist(),
-                        rows.column("digest").to_pylist(),
-                        strict=True,
-                    )
-                }
-                for key in changed_partitions(old_digests.get(symbol, {}), digests):
+            for symbol, generation, entries, slices in pool.map(one, changed):
+                fresh[symbol] = (generation, entries)
+                for key in changed_partitions(old_entries.get(symbol, {}), entries):
                     updates[key][symbol] = slices.get(key)
         for symbol in removed:
-            for key in changed_partitions(old_digests.get(symbol, {}), {}):
+            for key in changed_partitions(old_entries.get(symbol, {}), {}):
                 updates[key][symbol] = None
 
         written, rows_written = [], 0
@@ -189,30 +186,32 @@ class PanelService:
             name = partition_name(interval, year)
             current = self.derived.read(name)
             existing = decode_partition(current.data, interval) if current else None
-            fresh = [t for t in by_symbol.values() if t is not None]
-            table = merge_partition(existing, by_symbol, fresh, interval)
+            rows = [t for t in by_symbol.values() if t is not None]
+            table = merge_partition(existing, by_symbol, rows, interval)
             self._write(name, encode_partition(table), current.info.generation if current else 0)
             written.append(name)
             rows_written += table.num_rows
 
         if touched:
             keep = manifest.filter(pc.invert(in_touched))
-            updated = pa.concat_tables([keep, *new_rows]).combine_chunks()
+            updated = pa.concat_tables([keep, manifest_table(fresh)]).combine_chunks()
             self._write(MANIFEST_NAME, encode_manifest(updated), manifest_gen)
         return PanelReport(len(lake), len(changed), len(removed), tuple(written), rows_written)
 
-    def _slices(self, symbol: str) -> tuple[str, int, Slices]:
-        """One symbol's rows of every panel, from its daily object as it is now."""
+    def _update(self, symbol: str, old: Entries) -> tuple[str, int, Entries, Slices]:
+        """One symbol's manifest entries and changed slices, from its daily object as it is
+        now (gone since the listing: no rows, generation -1)."""
         from barlake.services.derived import complete_through
 
         obj = self.raw.read(daily_name(symbol))
         if obj is None:
-            return symbol, -1, {}
+            return symbol, -1, {}, {}
         bars = decode_bars(obj.data)
         through = (
             complete_through(symbol, bars.column("date")[-1].as_py()) if bars.num_rows else None
         )
-        return symbol, obj.info.generation, symbol_slices(bars, through)
+        entries, slices = symbol_update(bars, through, old)
+        return symbol, obj.info.generation, entries, slices
 
     def _write(self, name: str, data: bytes, generation: int) -> None:
         try:
@@ -230,4 +229,7 @@ def announce_if_complete(state: StateStore, bus: EventBus, topic: str, run_id: s
     if status is None or not status.complete:
         return False
     bus.publish(topic, RunCompleted(run_id=run_id).to_json())
+    # One line per complete run: the freshness SLO's log-based metric (infra/guardrails.tf).
+    fields = {"function": "ingest", "outcome": "run_completed", "run_id": run_id}
+    log.info("run %s complete: announced on %s", run_id, topic, extra={"fields": fields})
     return True
