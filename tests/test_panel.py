@@ -251,3 +251,18 @@ def test_a_partition_replaced_mid_build_fails_the_build_instead_of_losing_it(
         panel.build()
     assert panel.build().changed == 1  # retried (lease released), it completes
     assert_panel_equals_objects(raw, derived)
+
+
+def test_barlake_panel_build_from_the_command_line(tmp_path: Path) -> None:
+    from test_config_cli import barlake
+
+    lake_dir = tmp_path / "lake"
+    run_demo(lake_dir)  # the runs built the panel already: nothing to do
+    done = barlake("panel", "build", "--lake", str(lake_dir), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "4 symbols, 0 changed, 0 removed; 0 partitions written" in done.stdout
+    full = barlake("panel", "build", "--full", "--lake", str(lake_dir), cwd=tmp_path)
+    assert full.returncode == 0 and "4 changed" in full.stdout
+    assert "panel/daily/year=2025/bars.parquet" in full.stdout
+    missing = barlake("panel", "build", "--lake", str(tmp_path / "nowhere"), cwd=tmp_path)
+    assert missing.returncode == 4 and missing.stderr.startswith("barlake: error: no lake")
