@@ -39,9 +39,10 @@ PANEL_SCHEMAS = {"1d": BAR_SCHEMA, "1wk": PERIOD_SCHEMA, "1mo": PERIOD_SCHEMA}
 MANIFEST_NAME = f"{PANEL_PREFIX}_manifest.parquet"
 LEASE_NAME = f"{PANEL_PREFIX}_lease.json"
 PART_FILE = "bars.parquet"
-# Rows per row group, at most (a group always holds whole dates): one session of a
-# 10,000-symbol market, eight of a 2,000-symbol one. A one-date query reads one group.
-ROW_GROUP_ROWS = 16_384
+# Rows per row group, aimed at: a group holds whole dates, as many as fit, at least one. One
+# session of a 10,000-symbol market, four of a 2,000-symbol one: a one-date query reads one
+# group and decodes few other rows.
+ROW_GROUP_ROWS = 8_192
 MANIFEST_SCHEMA = pa.schema(
     [
         pa.field("symbol", pa.string(), nullable=False),
