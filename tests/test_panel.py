@@ -266,3 +266,20 @@ def test_barlake_panel_build_from_the_command_line(tmp_path: Path) -> None:
     assert "panel/daily/year=2025/bars.parquet" in full.stdout
     missing = barlake("panel", "build", "--lake", str(tmp_path / "nowhere"), cwd=tmp_path)
     assert missing.returncode == 4 and missing.stderr.startswith("barlake: error: no lake")
+
+
+def test_an_undecodable_daily_object_is_skipped_not_fatal(tmp_path: Path) -> None:
+    raw, derived, panel = lake(tmp_path)
+    days = weekdays(date(2025, 1, 2), 30)
+    put(raw, "AAA", days)
+    put(raw, "BBB", days)
+    panel.build()
+    raw.write(daily_name("AAA"), b"not parquet")  # corrupt (a repair is another issue's job)
+    put(raw, "BBB", weekdays(date(2025, 1, 2), 31))
+    report = panel.build()
+    assert report.skipped == ("AAA",) and report.changed == 1
+    kept = panel_table(derived, "1d")
+    assert kept.filter(pc.equal(kept["symbol"], "AAA")).num_rows == 30  # its old rows stay
+    put(raw, "AAA", days[:10])  # repaired: picked up by the next build
+    assert panel.build().changed == 1
+    assert_panel_equals_objects(raw, derived)

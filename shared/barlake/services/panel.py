@@ -74,6 +74,7 @@ class PanelReport:
     removed: int  # symbols no longer in the lake
     partitions: tuple[str, ...]  # partition objects written
     rows: int  # rows in the partitions written
+    skipped: tuple[str, ...] = ()  # daily objects that cannot be decoded (left as they were)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -82,6 +83,7 @@ class PanelReport:
             "removed": self.removed,
             "partitions": list(self.partitions),
             "rows": self.rows,
+            "skipped": list(self.skipped),
         }
 
 
@@ -169,11 +171,16 @@ class PanelService:
         updates: dict[tuple[str, int], dict[str, pa.Table | None]] = defaultdict(dict)
         fresh: dict[str, tuple[int, Entries]] = {}
 
-        def one(symbol: str) -> tuple[str, int, Entries, Slices]:
+        def one(symbol: str) -> tuple[str, int, Entries, Slices] | None:
             return self._update(symbol, old_entries.get(symbol, {}))
 
+        skipped: list[str] = []
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            for symbol, generation, entries, slices in pool.map(one, changed):
+            for symbol, found in zip(changed, pool.map(one, changed), strict=True):
+                if found is None:  # cannot be decoded: keep its panel rows and manifest entry
+                    skipped.append(symbol)
+                    continue
+                _, generation, entries, slices = found
                 fresh[symbol] = (generation, entries)
                 for key in changed_partitions(old_entries.get(symbol, {}), entries):
                     updates[key][symbol] = slices.get(key)
@@ -192,21 +199,31 @@ class PanelService:
             written.append(name)
             rows_written += table.num_rows
 
-        if touched:
+        if skipped:
+            log.error("panel: daily objects that cannot be decoded, left as they were: %s", skipped)
+            done = sorted(touched - set(skipped))
+            in_touched = pc.is_in(manifest.column("symbol"), pa.array(done, pa.string()))
+        if touched - set(skipped):
             keep = manifest.filter(pc.invert(in_touched))
             updated = pa.concat_tables([keep, manifest_table(fresh)]).combine_chunks()
             self._write(MANIFEST_NAME, encode_manifest(updated), manifest_gen)
-        return PanelReport(len(lake), len(changed), len(removed), tuple(written), rows_written)
+        return PanelReport(
+            len(lake), len(fresh), len(removed), tuple(written), rows_written, tuple(skipped)
+        )
 
-    def _update(self, symbol: str, old: Entries) -> tuple[str, int, Entries, Slices]:
+    def _update(self, symbol: str, old: Entries) -> tuple[str, int, Entries, Slices] | None:
         """One symbol's manifest entries and changed slices, from its daily object as it is
-        now (gone since the listing: no rows, generation -1)."""
-        from barlake.services.derived import complete_through
+        now (gone since the listing: no rows, generation -1; None: it cannot be decoded, which
+        a rebuild would not change, so it must not stall the panel of every other symbol)."""
+        from barlake.services.derived import CorruptObjectError, _decoded, complete_through
 
         obj = self.raw.read(daily_name(symbol))
         if obj is None:
             return symbol, -1, {}, {}
-        bars = decode_bars(obj.data)
+        try:
+            bars = _decoded(obj.info.name, decode_bars, obj.data)
+        except CorruptObjectError:
+            return None
         through = (
             complete_through(symbol, bars.column("date")[-1].as_py()) if bars.num_rows else None
         )
