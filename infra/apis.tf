@@ -4,6 +4,8 @@ locals {
   apis = toset([
     "artifactregistry.googleapis.com", # function images
     "bigquery.googleapis.com",
+    "bigqueryconnection.googleapis.com", # BigLake tables over the panel
+    "billingbudgets.googleapis.com",
     "cloudbuild.googleapis.com", # builds the function images
     "cloudfunctions.googleapis.com",
     "cloudscheduler.googleapis.com",
@@ -34,4 +36,6 @@ data "google_project" "this" {
 locals {
   pubsub_agent  = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
   storage_agent = "serviceAccount:service-${data.google_project.this.number}@gs-project-accounts.iam.gserviceaccount.com"
+  # uptime checks with an OIDC token present this identity
+  monitoring_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-monitoring-notification.iam.gserviceaccount.com"
 }

@@ -1,4 +1,4 @@
-# The five functions (Cloud Run functions, 2nd gen), one service account each.
+# The six functions (Cloud Run functions, 2nd gen), one service account each.
 #
 # Sizing, per function (memory / CPU / timeout / max instances / concurrency):
 # - dispatch: 512Mi / 1 / 300 s / 3 / 1. Reads the symbol registry (10,000 small documents)
@@ -16,6 +16,9 @@
 # - api: 1Gi / 1 / 60 s / 10 / 8. HTTP, mostly waiting on the cache or GCS, so several
 #   requests share an instance (the App is built once per instance and is read-only);
 #   1 GiB holds a 20-year daily table in Arrow, JSON and CSV at once.
+# - panel: 2Gi / 1 / 540 s / 1 / 1. After a run: reads the daily objects that changed (16
+#   threads), rewrites this year's panel partitions (10,000 symbols: ~2.5M daily rows, ~200 MB
+#   in Arrow while merged). One instance: builds are serialized by a lease anyway.
 locals {
   functions = {
     dispatch = {
@@ -74,6 +77,17 @@ locals {
       env         = merge(local.env_common, local.env_cache, local.env_api)
       secrets     = merge(local.secrets_cache, local.secrets_api_keys)
     }
+    panel = {
+      description = "Run completed -> the cross-sectional panel (panel/daily|weekly|monthly/year=YYYY/) in the derived bucket."
+      memory      = "2Gi"
+      cpu         = "1"
+      timeout     = 540
+      max         = 1
+      concurrency = 1
+      trigger     = "pubsub"
+      env         = merge(local.env_common, local.env_events)
+      secrets     = {}
+    }
   }
 
   # Environment, by who reads it (barlake.config.Settings: each variable's `used_by`).
@@ -125,6 +139,8 @@ locals {
     BARLAKE_OUTAGE_SHARE              = tostring(var.outage_share)
     BARLAKE_OUTAGE_MIN_SYMBOLS        = tostring(var.outage_min_symbols)
     BARLAKE_DELIST_AFTER_DAYS         = tostring(var.delist_after_days)
+    # the ingest finishing a run's last batch announces it here (the panel builds on it)
+    BARLAKE_RUN_COMPLETED_TOPIC = google_pubsub_topic.run_completed.name
   }
   env_api = {
     BARLAKE_CACHE_MEMORY_MB  = tostring(var.cache_memory_mb)

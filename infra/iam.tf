@@ -11,10 +11,14 @@
 #   weekly    raw objects get; derived objects get/create/replace; the Upstash token
 #   profile   raw objects get; derived objects get/create/replace; Firestore read/write;
 #             the Upstash token
-#   api       raw objects list/get (the inventory counts the daily objects), derived objects
-#             get; Firestore read; the Upstash token and API keys
+#   api       raw objects list/get (the inventory counts the daily objects; as-of reads list a
+#             daily object's versions), derived objects get; Firestore read; the Upstash token
+#             and API keys
+#   panel     raw objects get and list (which daily objects changed); derived objects
+#             get/create/replace (panel partitions, manifest, lease)
+#   ingest    also publishes to run-completed
 #
-# Only dispatch (the repair sweep) and the api list objects; no function deletes one.
+# Only dispatch (the repair sweep), the panel and the api list objects; no function deletes one.
 # Replacing an object needs storage.objects.delete in GCS (an overwrite deletes the old
 # generation), hence the writer roles' delete.
 
@@ -108,6 +112,12 @@ resource "google_project_iam_member" "ingest_state" {
   }
 }
 
+resource "google_pubsub_topic_iam_member" "ingest_publish_run_completed" {
+  topic  = google_pubsub_topic.run_completed.name
+  role   = "roles/pubsub.publisher"
+  member = "serviceAccount:${google_service_account.fn["ingest"].email}"
+}
+
 # ---------------------------------------------------------------- weekly
 
 resource "google_storage_bucket_iam_member" "weekly_raw" {
@@ -168,4 +178,18 @@ resource "google_project_iam_member" "api_state" {
     title      = "barlake database only"
     expression = local.firestore_condition
   }
+}
+
+# ---------------------------------------------------------------- panel
+
+resource "google_storage_bucket_iam_member" "panel_raw" {
+  bucket = google_storage_bucket.raw.name
+  role   = google_project_iam_custom_role.object_lister.id
+  member = "serviceAccount:${google_service_account.fn["panel"].email}"
+}
+
+resource "google_storage_bucket_iam_member" "panel_derived" {
+  bucket = google_storage_bucket.derived.name
+  role   = google_project_iam_custom_role.object_writer.id
+  member = "serviceAccount:${google_service_account.fn["panel"].email}"
 }

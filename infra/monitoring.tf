@@ -71,7 +71,7 @@ resource "google_monitoring_notification_channel" "email" {
 }
 
 locals {
-  channels = [for c in google_monitoring_notification_channel.email : c.id]
+  channels = concat([for c in google_monitoring_notification_channel.email : c.id], var.notification_channels)
 }
 
 resource "google_monitoring_alert_policy" "ingest_failures" {

@@ -51,3 +51,8 @@ output "backfill_env" {
     "BARLAKE_DERIVED_BUCKET=${google_storage_bucket.derived.name}",
   ])
 }
+
+output "panel_tables" {
+  description = "BigLake tables over the cross-sectional panel (filter on year and date)."
+  value       = { for k, t in google_bigquery_table.panel : k => "${var.project_id}.${t.dataset_id}.${t.table_id}" }
+}

@@ -3,6 +3,7 @@
 #   ingest-requests  Cloud Scheduler ticks and `barlake backfill` → dispatch
 #   ingest-batches   dispatch → ingest, one message per batch of symbols
 #   dead-letter      what dispatch or ingest could not process after max_delivery_attempts
+#   run-completed    the ingest that finishes a run's last batch → panel (one message per run)
 #
 # dispatch and ingest are fed by push subscriptions we own, not by Eventarc-managed ones: only
 # a subscription in Terraform can carry the dead-letter policy, the retry backoff and an ack
@@ -23,6 +24,13 @@ resource "google_pubsub_topic" "ingest_batches" {
   depends_on                 = [google_project_service.api]
 }
 
+resource "google_pubsub_topic" "run_completed" {
+  # checkov:skip=CKV_GCP_83: Google-managed encryption; the messages are run ids, not sensitive data worth a customer-managed key
+  name                       = "run-completed"
+  message_retention_duration = "86400s"
+  depends_on                 = [google_project_service.api]
+}
+
 resource "google_pubsub_topic" "dead_letter" {
   # checkov:skip=CKV_GCP_83: Google-managed encryption; the messages are symbol lists and dates, not sensitive data worth a customer-managed key
   name                       = "dead-letter"
@@ -35,6 +43,7 @@ locals {
   push_subscriptions = {
     dispatch = google_pubsub_topic.ingest_requests.id
     ingest   = google_pubsub_topic.ingest_batches.id
+    panel    = google_pubsub_topic.run_completed.id
   }
 }
 

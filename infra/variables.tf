@@ -51,9 +51,9 @@ variable "derived_bucket_name" {
 }
 
 variable "raw_noncurrent_days" {
-  description = "Days a replaced version of a raw daily object is kept (object versioning on the raw bucket: recovery from a bad restatement or a bad deploy)."
+  description = "Days a replaced version of a raw daily object is kept (object versioning on the raw bucket): how far back as-of reads (?as_of=) reach, and recovery from a bad restatement or deploy. The embedded lake's BARLAKE_RAW_NONCURRENT_DAYS."
   type        = number
-  default     = 14
+  default     = 30
   validation {
     condition     = var.raw_noncurrent_days >= 1 && var.raw_noncurrent_days <= 365 && floor(var.raw_noncurrent_days) == var.raw_noncurrent_days
     error_message = "raw_noncurrent_days must be a whole number of days from 1 to 365."
@@ -61,9 +61,9 @@ variable "raw_noncurrent_days" {
 }
 
 variable "raw_noncurrent_versions" {
-  description = "Replaced versions kept per raw object at most (older ones are deleted even inside raw_noncurrent_days)."
+  description = "Replaced versions kept per raw object at most (older ones are deleted even inside raw_noncurrent_days). A daily run replaces every object once per trading day, so keep at least the trading days in raw_noncurrent_days plus room for restatements."
   type        = number
-  default     = 5
+  default     = 40
   validation {
     condition     = var.raw_noncurrent_versions >= 1 && var.raw_noncurrent_versions <= 100 && floor(var.raw_noncurrent_versions) == var.raw_noncurrent_versions
     error_message = "raw_noncurrent_versions must be a whole number from 1 to 100."
@@ -445,5 +445,65 @@ variable "delist_after_days" {
   validation {
     condition     = var.delist_after_days >= 1 && var.delist_after_days <= 14 && floor(var.delist_after_days) == var.delist_after_days
     error_message = "delist_after_days must be a whole number from 1 to 14."
+  }
+}
+
+variable "notification_channels" {
+  description = "Existing Cloud Monitoring notification channel ids (projects/…/notificationChannels/…: Slack, PagerDuty, SMS…) every alert and the budget also notify."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for c in var.notification_channels : can(regex("^projects/[^/]+/notificationChannels/[^/]+$", c))])
+    error_message = "notification_channels must be ids like projects/P/notificationChannels/N."
+  }
+}
+
+variable "billing_account" {
+  description = "Billing account id (XXXXXX-XXXXXX-XXXXXX) for the monthly budget; empty: no budget is created."
+  type        = string
+  default     = ""
+  validation {
+    condition     = var.billing_account == "" || can(regex("^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$", var.billing_account))
+    error_message = "billing_account must look like 012345-6789AB-CDEF01."
+  }
+}
+
+variable "monthly_budget_usd" {
+  description = "Monthly budget in US dollars (docs/deploy.md estimates ~$25/month at 10,000 symbols)."
+  type        = number
+  default     = 50
+  validation {
+    condition     = var.monthly_budget_usd >= 1 && floor(var.monthly_budget_usd) == var.monthly_budget_usd
+    error_message = "monthly_budget_usd must be a whole number of dollars, at least 1."
+  }
+}
+
+variable "budget_thresholds" {
+  description = "Fractions of the monthly budget (actual spend) at which the budget alerts; a forecast above 100 % alerts too."
+  type        = list(number)
+  default     = [0.5, 0.9, 1.0]
+  validation {
+    condition     = length(var.budget_thresholds) > 0 && alltrue([for t in var.budget_thresholds : t > 0 && t <= 2])
+    error_message = "budget_thresholds must be fractions in (0, 2]."
+  }
+}
+
+variable "freshness_deadline_hours" {
+  description = "Hours after its tick by which the daily run must be complete (freshness SLO alert)."
+  type        = number
+  default     = 3
+  validation {
+    condition     = var.freshness_deadline_hours >= 1 && var.freshness_deadline_hours <= 20 && floor(var.freshness_deadline_hours) == var.freshness_deadline_hours
+    error_message = "freshness_deadline_hours must be a whole number from 1 to 20."
+  }
+}
+
+variable "biglake_max_staleness_hours" {
+  description = "How stale BigQuery's cached metadata of the panel (BigLake tables) may be, in hours."
+  type        = number
+  default     = 1
+  validation {
+    condition     = var.biglake_max_staleness_hours >= 1 && var.biglake_max_staleness_hours <= 24 && floor(var.biglake_max_staleness_hours) == var.biglake_max_staleness_hours
+    error_message = "biglake_max_staleness_hours must be a whole number from 1 to 24."
   }
 }

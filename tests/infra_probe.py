@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +90,8 @@ class Recorder:
                 exists = self._inner.stat(target) is not None
                 # GCS: replacing an existing object needs storage.objects.delete as well.
                 return [r, "overwrite" if exists else "create"]
-            return [r, {"read": "get", "stat": "get"}.get(name, name)]
+            ops = {"read": "get", "stat": "get", "read_version": "get", "versions": "list"}
+            return [r, ops.get(name, name)]
         if r == "state":
             return ["state", "read" if name in READ_METHODS else "write"]
         if r == "bus":
@@ -167,6 +168,8 @@ def _api(app: Any, data: dict[str, Any]) -> Any:
         "inventory": app.read.inventory() is not None,
         "run": app.read.run(data["run_id"]) is not None,
         "indicators": _indicators(app, symbol),
+        # ?as_of= lists the daily object's versions and reads one
+        "as_of": app.read.bars(symbol, as_of=datetime.now(UTC)).table.num_rows,
     }
     app.cache.get(f"probe:{symbol}")
     return out

@@ -111,12 +111,17 @@ def chain(tmp: Path) -> dict[str, list[dict[str, Any]]]:
     for run_id, clock, rec in (("probe-1", day1, rec1), ("probe-2", day2, rec2)):
         request = {"version": 1, "kind": "backfill", "run_id": run_id, "symbols": ["AAPL"]}
         finalized: list[dict[str, Any]] = []
+        completed: list[dict[str, Any]] = []
         for batch in run("dispatch", request, clock, rec)["published"]:
-            finalized += run("ingest", batch, clock, rec)["published"]
+            for message in run("ingest", batch, clock, rec)["published"]:
+                (finalized if "generation" in message else completed).append(message)
         assert finalized, f"{run_id}: ingest wrote no daily object"
+        assert completed, f"{run_id}: ingest did not announce the run complete"
         for event in finalized:  # what the raw bucket's finalize trigger delivers
             run("weekly", event, clock, rec)
             run("profile", event, clock, rec)
+        for message in completed:  # what the run-completed push subscription delivers
+            run("panel", message, clock, rec)
     # The scheduled audit tick: ingest dispatches the day's slice (AAPL) as an audit run.
     for batch in run("ingest", {"version": 1, "kind": "audit"}, day2, rec2)["published"]:
         run("ingest", batch, day2, rec2)
@@ -125,7 +130,7 @@ def chain(tmp: Path) -> dict[str, list[dict[str, Any]]]:
         request = {"version": 1, "kind": "backfill", "run_id": run_id, "symbols": ["MSFT"]}
         for batch in run("dispatch", request, clock, rec)["published"]:
             for event in run("ingest", batch, clock, rec)["published"]:
-                if run_id == "probe-3":
+                if run_id == "probe-3" and "generation" in event:
                     run("weekly", event, clock, rec)
                     run("profile", event, clock, rec)
     swept = run("dispatch", {"version": 1, "kind": "repair"}, day2, rec2)

@@ -526,3 +526,32 @@ def test_permanent_failure_is_recorded_once_and_not_retried(cloud: Cloud) -> Non
     time.sleep(3)  # past the subscription's minimum backoff: a retry would have come
     assert cloud.proxy.count("ingest") - before == 1
     assert cloud.app.raw.stat(daily_name("GONE")) is None
+
+
+def test_the_panel_function_rebuilds_the_panel_after_each_complete_run(cloud: Cloud) -> None:
+    """The ingest that records a run's last batch publishes run-completed; the panel function
+    (pushed by the `panel` subscription) brings panel/ up to date: it then equals the daily
+    objects row for row (whatever earlier tests left in the lake)."""
+    from barlake.core.layout import RAW_DAILY_PREFIX, symbol_of_daily
+    from barlake.core.panel import MANIFEST_NAME, decode_manifest
+    from test_panel import assert_panel_equals_objects
+
+    cloud.use("1")
+    run_id = cloud.publish(IngestRequest(kind="backfill", run_id="e2e-panel", symbols=("C01",)))
+    cloud.wait_run(run_id)
+
+    def up_to_date() -> bool:
+        manifest = cloud.app.derived.read(MANIFEST_NAME)
+        if manifest is None:
+            return False
+        table = decode_manifest(manifest.data)
+        held = dict(zip(table["symbol"].to_pylist(), table["generation"].to_pylist(), strict=True))
+        lake = {symbol_of_daily(i.name): i.generation for i in cloud.app.raw.list(RAW_DAILY_PREFIX)}
+        return held == lake
+
+    wait_for("the panel to catch up with the lake", up_to_date)
+    assert_panel_equals_objects(cloud.app.raw, cloud.app.derived)
+    log = Path(next(c.log for c in cloud.info.components if c.name == "fn-panel"))
+    lines = [json.loads(x) for x in log.read_text().splitlines() if x.startswith("{")]
+    assert any(x.get("outcome") == "done" for x in lines)
+    assert not any(x.get("outcome") == "retry" and "Busy" not in x.get("error", "") for x in lines)

@@ -31,6 +31,7 @@ from barlake.messages import (
     INGEST_BATCHES,
     INGEST_REQUESTS,
     RAW_OBJECT_FINALIZED,
+    RUN_COMPLETED,
     AuditTick,
     BadMessage,
     IngestRequest,
@@ -197,7 +198,7 @@ def check_env(hcl: HCL) -> list[str]:
 def check_topics(hcl: HCL) -> list[str]:
     problems: list[str] = []
     names = _topic_names(hcl)
-    expected = {INGEST_REQUESTS, INGEST_BATCHES, DEAD_LETTER}
+    expected = {INGEST_REQUESTS, INGEST_BATCHES, DEAD_LETTER, RUN_COMPLETED}
     if set(names.values()) != expected:
         problems.append(
             f"topics {sorted(names.values())} != the code's {sorted(expected)} "
@@ -357,6 +358,98 @@ def check_bigquery(hcl: HCL) -> list[str]:
     return problems
 
 
+def check_biglake(hcl: HCL) -> list[str]:
+    """BigLake tables read the panel where barlake.core.panel writes it, through the
+    connection, Hive-partitioned on the same key, with the metadata cache on; the connection's
+    service account may read the derived bucket."""
+    from barlake.core.panel import PANEL_DIRS, PANEL_PREFIX, partition_name
+
+    problems: list[str] = []
+    tables = infra.locals_(hcl).get("panel_tables", {})
+    if set(tables.values()) != set(PANEL_DIRS.values()):
+        problems.append(f"panel tables {sorted(tables.values())} != {sorted(PANEL_DIRS.values())}")
+    key = partition_name("1d", 2025).split("/")[-2].split("=")[0]  # "year"
+    table = infra.resources(hcl, "google_bigquery_table").get("panel", {})
+    config = (table.get("external_data_configuration") or [{}])[0]
+    derived = "gs://${google_storage_bucket.derived.name}/"
+    if config.get("source_uris") != [f"{derived}{PANEL_PREFIX}${{each.value}}/*"]:
+        problems.append(f"panel tables read {config.get('source_uris')}, not the panel layout")
+    hive = (config.get("hive_partitioning_options") or [{}])[0]
+    if hive.get("source_uri_prefix") != f"{derived}{PANEL_PREFIX}${{each.value}}/{{{key}:INTEGER}}":
+        problems.append(f"hive partitioning prefix {hive.get('source_uri_prefix')!r}")
+    if config.get("connection_id") != "${google_bigquery_connection.lake.name}":
+        problems.append("panel tables must read through google_bigquery_connection.lake")
+    if config.get("metadata_cache_mode") != "AUTOMATIC" or not table.get("max_staleness"):
+        problems.append("panel tables need metadata caching (AUTOMATIC, max_staleness)")
+    grants = [
+        body
+        for body in infra.resources(hcl, "google_storage_bucket_iam_member").values()
+        if "google_bigquery_connection.lake" in json.dumps(body.get("member"))
+    ]
+    if not any(g["bucket"] == "${google_storage_bucket.derived.name}" for g in grants):
+        problems.append("the BigLake connection's service account cannot read the derived bucket")
+    return problems
+
+
+def check_guardrails(hcl: HCL) -> list[str]:
+    """The freshness metric counts the log line the code writes when a run completes, the
+    uptime check probes the API's health route, and every alert and the budget notify the
+    channels (alert_emails + notification_channels)."""
+    import logging
+
+    from barlake.services import panel
+
+    problems: list[str] = []
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    class Ledger:
+        def get_run(self, run_id: str) -> Any:
+            return type("S", (), {"complete": True})()
+
+    class Bus:
+        def publish(self, *args: Any) -> str:
+            return "1"
+
+    handler, level = Keep(), panel.log.level
+    panel.log.addHandler(handler)
+    panel.log.setLevel(logging.INFO)
+    try:
+        panel.announce_if_complete(Ledger(), Bus(), RUN_COMPLETED, "r1")  # type: ignore[arg-type]
+    finally:
+        panel.log.removeHandler(handler)
+        panel.log.setLevel(level)
+    fields = next(getattr(r, "fields", {}) for r in records)
+    metric = infra.resources(hcl, "google_logging_metric").get("runs_completed", {})
+    for key in ("function", "outcome"):
+        if f'jsonPayload.{key}="{fields[key]}"' not in metric.get("filter", ""):
+            problems.append(f"runs_completed does not count jsonPayload.{key}={fields[key]!r}")
+    uptime = infra.resources(hcl, "google_monitoring_uptime_check_config").get("api_health", {})
+    path = (uptime.get("http_check") or [{}])[0].get("path")
+    if path != "/v1/health":
+        problems.append(f"the uptime check probes {path!r}, not /v1/health")
+    if "monitoring.googleapis.com/uptime_check" not in json.dumps(
+        infra.resources(hcl, "google_monitoring_alert_policy").get("api_down", {})
+    ):
+        problems.append("no alert on the uptime check")
+    for name, policy in infra.resources(hcl, "google_monitoring_alert_policy").items():
+        if policy.get("notification_channels") != "${local.channels}":
+            problems.append(f"alert {name} does not notify local.channels")
+    channels = infra.locals_(hcl).get("channels", "")
+    if "var.notification_channels" not in channels:
+        problems.append("local.channels ignores var.notification_channels")
+    budget = infra.resources(hcl, "google_billing_budget").get("lake", {})
+    rule = (budget.get("all_updates_rule") or [{}])[0]
+    if rule.get("monitoring_notification_channels") != "${local.channels}":
+        problems.append("the budget does not notify local.channels")
+    if not budget.get("dynamic") and not budget.get("threshold_rules"):
+        problems.append("the budget has no threshold rules")
+    return problems
+
+
 # ------------------------------------------------------------------------------ IAM
 
 
@@ -488,13 +581,24 @@ def test_bigquery_tables_follow_the_object_layout(hcl):
     assert check_bigquery(hcl) == []
 
 
+def test_biglake_tables_follow_the_panel_layout(hcl):
+    assert check_biglake(hcl) == []
+
+
+def test_guardrails_watch_what_the_code_does(hcl):
+    assert check_guardrails(hcl) == []
+
+
 def test_every_role_granted_is_used_and_every_operation_granted(hcl, ops):
     # The recorded operations themselves: each function did its job on the expected resources.
     assert ("topic:" + INGEST_BATCHES, "publish") in ops["dispatch"]
     assert ("topic:" + INGEST_BATCHES, "publish") in ops["ingest"]  # the audit tick's slice
     assert {("raw", "create"), ("raw", "overwrite")} <= ops["ingest"]
     assert ("derived", "overwrite") in ops["weekly"]
+    assert ("topic:" + RUN_COMPLETED, "publish") in ops["ingest"]
+    assert {("raw", "list"), ("derived", "create"), ("derived", "overwrite")} <= ops["panel"]
     assert all(not r.startswith("topic:") for r, _ in ops["api"])
+    assert ("raw", "list") in ops["api"]  # as-of reads list the versions
     assert check_iam(hcl, ops) == []
 
 
@@ -534,7 +638,7 @@ def _broken(tmp_path: Path, file: str, old: str, new: str) -> HCL:
             '"ingest-batches"',
             '"ingest-batch"',
             check_topics,
-            "topics ['dead-letter', 'ingest-batch', 'ingest-requests']",
+            "topics ['dead-letter', 'ingest-batch', 'ingest-requests', 'run-completed']",
             id="topic-renamed",
         ),
         pytest.param(
@@ -592,6 +696,30 @@ def _broken(tmp_path: Path, file: str, old: str, new: str) -> HCL:
             check_bigquery,
             "BigQuery table daily",
             id="bigquery-prefix",
+        ),
+        pytest.param(
+            "biglake.tf",
+            "/{year:INTEGER}",
+            "/{yr:INTEGER}",
+            check_biglake,
+            "hive partitioning prefix",
+            id="biglake-partition-key",
+        ),
+        pytest.param(
+            "guardrails.tf",
+            'jsonPayload.outcome=\\"run_completed\\"',
+            'jsonPayload.outcome=\\"run_complete\\"',
+            check_guardrails,
+            "runs_completed does not count jsonPayload.outcome='run_completed'",
+            id="freshness-metric-filter",
+        ),
+        pytest.param(
+            "guardrails.tf",
+            'path         = "/v1/health"',
+            'path         = "/health"',
+            check_guardrails,
+            "the uptime check probes '/health'",
+            id="uptime-path",
         ),
         pytest.param(
             "scheduler.tf",

@@ -517,10 +517,15 @@ def show(
     provenance: Annotated[
         bool, typer.Option("--provenance", help="Show which provider gave the stored rows.")
     ] = False,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="The bars as the lake held them then: 2025-08-20T00:00:00Z."),
+    ] = None,
     lake: LakeOption = None,
 ) -> None:
     """Show stored bars (or the profile, or the rows' provenance) of one symbol."""
     from barlake.core.adjust import ADJUSTMENTS
+    from barlake.services.asof import parse_as_of
     from barlake.services.read import INTERVALS
 
     sym = parse_symbols([symbol])[0]
@@ -531,6 +536,10 @@ def show(
         fail(f"--interval must be one of {', '.join(INTERVALS)}, got {interval!r}")
     if adjust not in ADJUSTMENTS:
         fail(f"--adjust must be one of {', '.join(ADJUSTMENTS)}, got {adjust!r}")
+    try:
+        when = parse_as_of(as_of) if as_of is not None else None
+    except ValueError as exc:
+        fail(f"--as-of: {exc}")
     app_ = open_lake(settings(lake), existing=True)
     try:
         if profile:
@@ -539,7 +548,7 @@ def show(
         if provenance:
             render_provenance(sym, app_.read.provenance(sym))
             return
-        result = app_.read.bars(sym, interval, first, last, adjust, limit)
+        result = app_.read.bars(sym, interval, first, last, adjust, limit, as_of=when)
     except NotFoundError as exc:
         fail(str(exc), EXIT_NOT_FOUND)
     except CorruptObjectError as exc:
@@ -547,7 +556,8 @@ def show(
     except ValueError as exc:
         fail(str(exc))
     table = Table(
-        title=f"{sym} {interval} ({adjust}-adjusted) · generation {result.generation}",
+        title=f"{sym} {interval} ({adjust}-adjusted) · generation {result.generation}"
+        + (f" · as of {when.isoformat()}" if when else ""),
         title_justify="left",
     )
     names = [n for n in result.table.column_names if n != "symbol"]
@@ -680,6 +690,9 @@ def main() -> None:
 from barlake.cli_stack import stack_app  # noqa: E402  (a sub-command group, kept apart)
 
 app.add_typer(stack_app, name="stack")
+from barlake.cli_panel import panel_app  # noqa: E402
+
+app.add_typer(panel_app, name="panel")
 
 from barlake.cli_analytics import register as register_analytics  # noqa: E402
 

@@ -62,6 +62,7 @@ HANDLERS: dict[str, Callable[[App, Mapping[str, Any], Event], str | None]] = {
     "ingest": lambda app, data, event: handlers.ingest(app, data, event.time),
     "weekly": lambda app, data, event: handlers.weekly(app, data),
     "profile": lambda app, data, event: handlers.profile(app, data),
+    "panel": lambda app, data, event: handlers.panel(app, data),
 }
 
 

@@ -19,6 +19,7 @@ from barlake.messages import (
     INGEST_BATCHES,
     INGEST_REQUESTS,
     RAW_OBJECT_FINALIZED,
+    RUN_COMPLETED,
     IngestRequest,
 )
 from barlake.ports import (
@@ -40,8 +41,8 @@ class ConfigError(ValueError):
 
 
 # The deployed functions (functions/<name>/main.py; the same names in Terraform).
-FUNCTIONS = ("dispatch", "ingest", "weekly", "profile", "api")
-_CLOUD = ("dispatch", "ingest", "weekly", "profile", "api")  # every function builds an App
+FUNCTIONS = ("dispatch", "ingest", "weekly", "profile", "api", "panel")
+_CLOUD = ("dispatch", "ingest", "weekly", "profile", "api", "panel")  # each builds an App
 _LOCAL: tuple[str, ...] = ()  # embedded-only: no deployed function reads it
 # The cache: the api reads through it; the writers announce each new object generation to it
 # (so the api never serves a stale body): ingest, weekly, profile, and dispatch, whose repair
@@ -154,7 +155,7 @@ class Settings:
         "BARLAKE_MAX_EVENT_AGE_SECONDS",
         "21600",
         "Events older than this are acknowledged unprocessed: retries never run forever.",
-        ("dispatch", "ingest", "weekly", "profile"),
+        ("dispatch", "ingest", "weekly", "profile", "panel"),
     )
     redis_url: str = _env(
         "BARLAKE_REDIS_URL",
@@ -185,6 +186,18 @@ class Settings:
         "",
         "Comma-separated API keys, sent as X-API-Key (Secret Manager); empty = no key needed.",
         ("api",),
+    )
+    run_completed_topic: str = _env(
+        "BARLAKE_RUN_COMPLETED_TOPIC",
+        RUN_COMPLETED,
+        "Topic announcing a complete run (the panel function builds on it).",
+        ("ingest",),
+    )
+    raw_noncurrent_days: str = _env(
+        "BARLAKE_RAW_NONCURRENT_DAYS",
+        "30",
+        "Days the embedded raw store keeps replaced versions for as-of reads (0: none).",
+        _LOCAL,
     )
     cache_memory_mb: str = _env(
         "BARLAKE_CACHE_MEMORY_MB",
@@ -309,6 +322,11 @@ class Settings:
                     f"{_var(name)}={getattr(self, name)!r} is not available in this build "
                     f"(choose from {', '.join(sorted(allowed))})"
                 )
+        days = self.raw_noncurrent_days
+        if not (days.isascii() and days.isdigit()) or int(days) > 36_500:
+            raise ConfigError(
+                f"BARLAKE_RAW_NONCURRENT_DAYS must be a whole number from 0 to 36500, got {days!r}"
+            )
         if not (self.cache_memory_mb.isascii() and self.cache_memory_mb.isdigit()) or not (
             0 <= int(self.cache_memory_mb) <= 4096
         ):
@@ -445,6 +463,11 @@ class App:
         from barlake.services.reconcile import Reconciler
 
         self.reconcile = Reconciler(self.raw, self.derived, self.weekly, self.profile)
+        from barlake.services.panel import PanelService
+
+        # GCS reads wait on the network: many in flight; a local disk needs no more than cores
+        workers = 16 if s.storage == "gcs" else 2
+        self.panel = PanelService(self.raw, self.derived, self.clock, workers)
 
     def observe(self, callback: Callable[[SymbolOutcome], None] | None) -> None:
         self.ingest.on_outcome = callback
@@ -457,7 +480,11 @@ def _object_store(settings: Settings, bucket: str, on_finalize: Any = None) -> O
         return GcsObjectStore(bucket, project=settings.project or None)
     from barlake.adapters.local_store import LocalObjectStore
 
-    return LocalObjectStore(settings.lake_dir, bucket, on_finalize=on_finalize)
+    # The raw bucket keeps replaced versions (as the cloud's does) for as-of reads.
+    days = int(settings.raw_noncurrent_days) if bucket == settings.raw_bucket else 0
+    return LocalObjectStore(
+        settings.lake_dir, bucket, on_finalize=on_finalize, keep_versions_days=days or None
+    )
 
 
 def _state_store(settings: Settings) -> StateStore:
@@ -604,6 +631,7 @@ def _subscribe_in_process(app: App) -> None:
     bus.subscribe(s.ingest_batches_topic, lambda d, a: handlers.ingest(app, d), "ingest")
     bus.subscribe(RAW_OBJECT_FINALIZED, lambda d, a: handlers.weekly(app, d), "weekly")
     bus.subscribe(RAW_OBJECT_FINALIZED, lambda d, a: handlers.profile(app, d), "profile")
+    bus.subscribe(s.run_completed_topic, lambda d, a: handlers.panel(app, d), "panel")
 
 
 def build_embedded(

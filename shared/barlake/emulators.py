@@ -193,15 +193,19 @@ def start_fake_gcs(
     topic: str = "",
     bucket: str = "",
     timeout: float = 30,
+    backend: str = "filesystem",
 ) -> Emulator:
-    """fake-gcs-server over HTTP with a filesystem backend under log_dir. Given a Pub/Sub
+    """fake-gcs-server over HTTP with a filesystem backend under log_dir (or `memory`: the one
+    that keeps object versions, which as-of tests need). Given a Pub/Sub
     emulator, a project, a topic and a bucket, it publishes OBJECT_FINALIZE notifications for
     that bucket (as a GCS Pub/Sub notification would)."""
     host = f"127.0.0.1:{port or free_port()}"
     root = log_dir / "gcs-data"
     argv = [str(fake_gcs_binary()), "-scheme", "http", "-host", "127.0.0.1"]
     argv += ["-port", host.rsplit(":", 1)[1], "-external-url", f"http://{host}"]
-    argv += ["-backend", "filesystem", "-filesystem-root", str(root), "-log-level", "warn"]
+    argv += ["-backend", backend, "-log-level", "warn"]
+    if backend == "filesystem":
+        argv += ["-filesystem-root", str(root)]
     env: dict[str, str] = {}
     if pubsub is not None:
         argv += ["-event.pubsub-project-id", project, "-event.pubsub-topic", topic]

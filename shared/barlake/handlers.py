@@ -19,6 +19,7 @@ from barlake.messages import (
     IngestBatch,
     IngestRequest,
     ObjectFinalized,
+    RunCompleted,
     is_audit_tick,
 )
 from barlake.ports import TransientError
@@ -77,6 +78,10 @@ def ingest(app: App, data: Mapping[str, Any], published: datetime | None = None)
             extra={"fields": fields},
         )
     retry = [o.symbol for o in record.outcomes if o.retryable]
+    if not retry:  # the last batch to finish sees the run complete and announces it
+        from barlake.services.panel import announce_if_complete
+
+        announce_if_complete(app.state, app.bus, app.settings.run_completed_topic, batch.run_id)
     if retry:
         # Recorded first, then raised: the message comes back (idempotent) until the retry
         # policy gives up and dead-letters it; the run stays incomplete meanwhile.
@@ -119,3 +124,13 @@ def weekly(app: App, data: Mapping[str, Any]) -> str | None:
 
 def profile(app: App, data: Mapping[str, Any]) -> str | None:
     return _derived(app.profile.handle, data)
+
+
+def panel(app: App, data: Mapping[str, Any]) -> str | None:
+    """A run completed: bring the cross-sectional panel up to date (barlake.services.panel)."""
+    try:
+        event = RunCompleted.from_json(data)
+    except BadMessage as exc:
+        log.error("panel: dropping message: %s", exc)
+        return None
+    return app.panel.handle(event)

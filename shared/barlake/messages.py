@@ -21,6 +21,7 @@ INGEST_REQUESTS = "ingest-requests"
 INGEST_BATCHES = "ingest-batches"
 RAW_OBJECT_FINALIZED = "raw-object-finalized"
 DEAD_LETTER = "dead-letter"
+RUN_COMPLETED = "run-completed"
 
 # "audit": the deep audit (barlake.services.audit); "repair": the reconciliation sweep
 # (barlake.services.reconcile), no ingest.
@@ -227,3 +228,19 @@ class ObjectFinalized:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise BadMessage(f"not an object event: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class RunCompleted:
+    """The run ledger shows every batch of a run done: the panel function builds on it."""
+
+    run_id: str
+    version: int = VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        return _wire(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunCompleted:
+        _version(data)
+        return cls(run_id=_text(data, "run_id", required=True) or "")

@@ -42,6 +42,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "weekly": ("gcp", "functions", "cache"),
     "profile": ("gcp", "functions", "cache"),
     "api": ("gcp", "functions", "cache", "analytics"),
+    "panel": ("gcp", "functions"),
 }
 
 # Base dependencies a function's code path never imports, pruned with everything only they
@@ -56,6 +57,7 @@ PRUNE: dict[str, tuple[str, ...]] = {
     "weekly": ("typer", "rich", "yfinance"),
     "profile": ("typer", "rich", "yfinance"),
     "api": ("typer", "rich", "yfinance", "exchange-calendars", "pandas"),
+    "panel": ("typer", "rich", "yfinance"),
 }
 
 # Not shipped: recorded Yahoo answers for `barlake demo` (no function reads them).

@@ -53,6 +53,18 @@ class StoredObject:
     data: bytes
 
 
+@dataclass(frozen=True)
+class ObjectVersion:
+    """One generation of an object, live or noncurrent (replaced or deleted, and kept by the
+    bucket's versioning for its retention): what an as-of read chooses from."""
+
+    name: str
+    generation: int
+    size: int
+    created: datetime  # when this generation was written
+    noncurrent_since: datetime | None = None  # when it was replaced or deleted; None: live
+
+
 @runtime_checkable
 class ObjectStore(Protocol):
     """One bucket. Generations grow with every write of a name (GCS semantics)."""
@@ -81,6 +93,15 @@ class ObjectStore(Protocol):
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]: ...
 
     def delete(self, name: str) -> bool: ...
+
+    def versions(self, name: str) -> list[ObjectVersion]:
+        """Every generation of the object still kept (noncurrent ones only where the bucket
+        keeps versions), oldest first; [] if it never existed or nothing is kept."""
+        ...
+
+    def read_version(self, name: str, generation: int) -> StoredObject | None:
+        """That generation's bytes (live or noncurrent), or None if it is not kept."""
+        ...
 
 
 # --------------------------------------------------------------------------- event bus

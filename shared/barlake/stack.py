@@ -256,6 +256,7 @@ def _create_topics(project: str, settings: Settings) -> None:
         settings.ingest_batches_topic,
         settings.dead_letter_topic,
         RAW_OBJECT_FINALIZED,
+        settings.run_completed_topic,
     ):
         publisher.create_topic(name=publisher.topic_path(project, topic))
 
@@ -282,6 +283,7 @@ def subscriptions(settings: Settings) -> list[dict[str, Any]]:
         {"name": "ingest", "topic": settings.ingest_batches_topic, "push": "ingest", "dlq": True},
         {"name": "weekly", "topic": RAW_OBJECT_FINALIZED, "push": "weekly", "dlq": False},
         {"name": "profile", "topic": RAW_OBJECT_FINALIZED, "push": "profile", "dlq": False},
+        {"name": "panel", "topic": settings.run_completed_topic, "push": "panel", "dlq": True},
         {
             "name": "dead-letter-inspect",
             "topic": settings.dead_letter_topic,

@@ -20,6 +20,11 @@ Why it is written the way it is:
 - Reads fetch the object's metadata, then download exactly that generation: bytes, generation
   and metadata always belong together. If the object is replaced in between (the pinned
   generation is gone: 404), the read starts over.
+- Versions (as-of reads): the raw bucket has object versioning; `versions` lists an object's
+  generations (`versions=True`: noncurrent ones carry `timeDeleted`, when they stopped being
+  live) and `read_version` downloads one pinned generation. fake-gcs-server's memory backend
+  serves pinned generations but lists only the live one; its filesystem backend refuses
+  versioning altogether.
 """
 
 from __future__ import annotations
@@ -38,7 +43,13 @@ from google.auth import exceptions as auth_exceptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 
-from barlake.ports import ObjectInfo, PreconditionFailed, StoredObject, TransientError
+from barlake.ports import (
+    ObjectInfo,
+    ObjectVersion,
+    PreconditionFailed,
+    StoredObject,
+    TransientError,
+)
 
 T = TypeVar("T")
 
@@ -249,3 +260,42 @@ class GcsObjectStore:
             return True
 
         return self._retrying(f"delete {name}", remove)
+
+    # -- versions
+    def versions(self, name: str) -> list[ObjectVersion]:
+        def listing() -> list[ObjectVersion]:
+            blobs = self.client.list_blobs(
+                self._bucket, prefix=name, versions=True, timeout=self.timeout, retry=None
+            )
+            return [
+                ObjectVersion(
+                    name=b.name,
+                    generation=int(b.generation),
+                    size=int(b.size or 0),
+                    created=b.time_created,
+                    noncurrent_since=b.time_deleted,
+                )
+                for b in blobs
+                if b.name == name
+            ]
+
+        return sorted(self._retrying(f"versions {name}", listing), key=lambda v: v.generation)
+
+    def read_version(self, name: str, generation: int) -> StoredObject | None:
+        blob = self._retrying(
+            f"stat {name}#{generation}",
+            lambda: self._bucket.get_blob(
+                name, generation=generation, timeout=self.timeout, retry=None
+            ),
+        )
+        if blob is None:
+            return None
+        pinned = self._bucket.blob(name, generation=generation)  # no precondition: it may be
+        try:  # noncurrent, and a generation never changes its bytes
+            data = self._retrying(
+                f"read {name}#{generation}",
+                lambda: pinned.download_as_bytes(timeout=self.timeout, retry=None),
+            )
+        except api_exceptions.NotFound:
+            return None  # deleted by the lifecycle rule meanwhile
+        return StoredObject(info=self._info(blob), data=data)

@@ -16,6 +16,12 @@ and process (`<host>.<pid>.<random>`); opening the store removes those of this h
 process is gone, and any older than TMP_MAX_AGE_SECONDS (another host's, on a shared folder).
 Everything is created private to its owner (folders 0700, files 0600): a lake is nobody else's
 business, whatever the umask.
+
+Versions (as GCS object versioning, for as-of reads): with `keep_versions_days`, a replaced or
+deleted object stays readable as `.barlake/versions/<digest>/<generation>-<noncurrent since>`,
+a hard link to the replaced file (no copy: the publishing rename only moves the name), with its
+metadata beside it; versions noncurrent for longer than the retention are pruned at the next
+write of that name, as GCS's lifecycle rule deletes them.
 """
 
 from __future__ import annotations
@@ -29,9 +35,10 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
-from barlake.ports import ObjectInfo, PreconditionFailed, StoredObject
+from barlake.ports import ObjectInfo, ObjectVersion, PreconditionFailed, StoredObject
 
 FinalizeHook = Callable[[ObjectInfo, str], None]
 _INTERNAL = ".barlake"
@@ -65,7 +72,11 @@ class LocalObjectStore:
     stat_is_cheap = True
 
     def __init__(
-        self, root: str | Path, bucket: str, on_finalize: FinalizeHook | None = None
+        self,
+        root: str | Path,
+        bucket: str,
+        on_finalize: FinalizeHook | None = None,
+        keep_versions_days: float | None = None,
     ) -> None:
         self.bucket = bucket
         self.dir = Path(root) / bucket
@@ -73,6 +84,7 @@ class LocalObjectStore:
         for sub in ("tmp", "locks", "meta"):
             _private_dirs(self._internal / sub)
         self._on_finalize = on_finalize
+        self.keep_versions_days = keep_versions_days
         self._tmp_prefix = f"{socket.gethostname()}.{os.getpid()}."
         self.removed_temporaries = self._sweep_temporaries()
 
@@ -205,6 +217,7 @@ class LocalObjectStore:
                     )
                     with open(meta, "w") as fh:
                         fh.write(json.dumps(dict(metadata)))
+                self._keep_version(name, path, current, generation)
                 os.replace(tmp, path)
             finally:
                 tmp.unlink(missing_ok=True)
@@ -221,9 +234,82 @@ class LocalObjectStore:
         path = self._path(name)
         with self._locked(name):
             current = self._current_generation(path)
+            self._keep_version(name, path, current, time.time_ns() // 1000)
             try:
                 path.unlink()
             except FileNotFoundError:
                 return False
             self._meta_path(name, current).unlink(missing_ok=True)
             return True
+
+    # -- versions (kept only with keep_versions_days)
+    def _versions_dir(self, name: str) -> Path:
+        return self._internal / "versions" / self._digest(name)
+
+    def _keep_version(self, name: str, path: Path, current: int, until: int) -> None:
+        """Keep the live generation `current` (about to be replaced or deleted at `until`, µs)
+        as a noncurrent version, and prune versions past the retention. Called under the
+        object's lock, before the publishing rename."""
+        if self.keep_versions_days is None or not current:
+            return
+        folder = self._versions_dir(name)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "name").write_text(name)
+        kept = folder / f"{current}-{until}"
+        try:
+            os.link(path, kept)
+        except FileExistsError:
+            pass
+        except FileNotFoundError:
+            return
+        meta = self._meta_path(name, current)
+        if meta.exists():
+            (folder / f"{current}.json").write_text(meta.read_text())
+        horizon = until - int(self.keep_versions_days * 86_400_000_000)
+        for entry in folder.iterdir():
+            gen, _, since = entry.name.partition("-")
+            if since.isdigit() and int(since) < horizon:
+                entry.unlink(missing_ok=True)
+                (folder / f"{gen}.json").unlink(missing_ok=True)
+
+    def _kept(self, name: str) -> list[tuple[int, int, Path]]:
+        folder = self._versions_dir(name)
+        if not folder.is_dir():
+            return []
+        out = []
+        for entry in folder.iterdir():
+            gen, _, since = entry.name.partition("-")
+            if gen.isdigit() and since.isdigit():
+                out.append((int(gen), int(since), entry))
+        return sorted(out)
+
+    def versions(self, name: str) -> list[ObjectVersion]:
+        self._path(name)  # validates the name
+        out = [
+            ObjectVersion(name, gen, entry.stat().st_size, _time(gen), _time(since))
+            for gen, since, entry in self._kept(name)
+        ]
+        live = self.stat(name)
+        if live is not None:
+            out.append(ObjectVersion(name, live.generation, live.size, _time(live.generation)))
+        return out
+
+    def read_version(self, name: str, generation: int) -> StoredObject | None:
+        live = self.read(name)
+        if live is not None and live.info.generation == generation:
+            return live
+        for gen, _, entry in self._kept(name):
+            if gen == generation:
+                try:
+                    data = entry.read_bytes()
+                except FileNotFoundError:
+                    return None  # pruned meanwhile
+                meta = entry.parent / f"{gen}.json"
+                metadata = json.loads(meta.read_text()) if meta.exists() else {}
+                info = ObjectInfo(name=name, generation=gen, size=len(data), metadata=metadata)
+                return StoredObject(info=info, data=data)
+        return None
+
+
+def _time(microseconds: int) -> datetime:
+    return datetime.fromtimestamp(microseconds / 1_000_000, UTC)

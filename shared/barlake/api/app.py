@@ -256,7 +256,7 @@ class ApiApp:
                 self._parsed.clear()
             self._parsed[(raw_symbol, query)] = parsed
         symbol, q, suffix = parsed
-        (generation,) = self.reads.bars_generations([symbol])
+        (generation,) = self.reads.bars_generations([symbol], q.as_of)
         if generation is None:
             raise ApiError(404, "not_found", f"no bars for {symbol}")
         etag = f'"{generation}{suffix}'
@@ -283,7 +283,7 @@ class ApiApp:
         params = p.query(environ.get("QUERY_STRING", ""), p.BATCH_PARAMS)
         symbols = p.symbol_list(params)
         q = p.bars_query(params)
-        generations = self.reads.bars_generations(symbols)
+        generations = self.reads.bars_generations(symbols, q.as_of)
         found = [(s, g) for s, g in zip(symbols, generations, strict=True) if g is not None]
         missing = [s for s, g in zip(symbols, generations, strict=True) if g is None]
         if not found:

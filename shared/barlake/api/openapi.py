@@ -337,6 +337,13 @@ def build(api_keys: bool) -> dict[str, Any]:
             "dividends (scaled by adj_close/close); none: splits undone (prices as traded).",
         ),
         _query("format", {"enum": list(p.FORMATS), "default": "json"}, "Body format."),
+        _query(
+            "as_of",
+            {"type": "string", "format": "date-time"},
+            "The bars exactly as the lake held them at this instant (RFC 3339 with a zone, "
+            "e.g. 2025-08-20T00:00:00Z), from the raw bucket's kept object versions; the body "
+            "and the ETag name the generation read. 404 when no version live then is kept.",
+        ),
     ]
     common = {
         "304": _not_modified(),

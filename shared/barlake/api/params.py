@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from urllib.parse import parse_qsl
 
 INTERVALS = ("1d", "1wk", "1mo")
@@ -114,6 +114,18 @@ def day(params: dict[str, str], name: str) -> date | None:
     raise bad(name, f"{name} must be a date like 2024-01-31, got {value[:40]!r}")
 
 
+def _instant(params: dict[str, str], name: str) -> datetime | None:
+    from barlake.services.asof import parse_as_of
+
+    value = params.get(name)
+    if value is None:
+        return None
+    try:
+        return parse_as_of(value)
+    except ValueError as exc:
+        raise bad(name, str(exc)) from exc
+
+
 def integer(
     params: dict[str, str], name: str, low: int, high: int, default: int | None = None
 ) -> int | None:
@@ -133,6 +145,7 @@ class BarsQuery:
     limit: int | None = None
     adjust: str = "split"
     format: str = "json"
+    as_of: datetime | None = None  # an as-of read (barlake.services.asof)
 
     @property
     def whole(self) -> bool:
@@ -147,10 +160,11 @@ class BarsQuery:
         """What, besides the object's generation, decides the body: part of its cache key."""
         start = self.start.isoformat() if self.start else ""
         end = self.end.isoformat() if self.end else ""
-        return f"{self.interval}:{self.adjust}:{start}:{end}:{self.limit or ''}:{self.format}"
+        variant = f"{self.interval}:{self.adjust}:{start}:{end}:{self.limit or ''}:{self.format}"
+        return variant + (f":{self.as_of.isoformat()}" if self.as_of else "")
 
 
-BARS_PARAMS = frozenset({"interval", "start", "end", "limit", "adjust", "format"})
+BARS_PARAMS = frozenset({"interval", "start", "end", "limit", "adjust", "format", "as_of"})
 BATCH_PARAMS = BARS_PARAMS | {"symbols"}
 SYMBOLS_PARAMS = frozenset({"limit", "after"})
 
@@ -163,6 +177,7 @@ def bars_query(params: dict[str, str]) -> BarsQuery:
         limit=integer(params, "limit", 1, MAX_LIMIT),
         adjust=choice(params, "adjust", ADJUSTMENTS, "split"),
         format=choice(params, "format", FORMATS, "json"),
+        as_of=_instant(params, "as_of"),
     )
     if q.start and q.end and q.start > q.end:
         raise bad("start", f"start {q.start} is after end {q.end}")

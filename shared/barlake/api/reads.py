@@ -22,7 +22,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -98,8 +98,16 @@ class CachedReads:
 
     # ------------------------------------------------------------------ bars
 
-    def bars_generations(self, symbols: Sequence[str]) -> list[int | None]:
-        """The current generation of each symbol's daily object (None: no bars)."""
+    def bars_generations(
+        self, symbols: Sequence[str], as_of: datetime | None = None
+    ) -> list[int | None]:
+        """The current generation of each symbol's daily object (None: no bars), or with
+        `as_of` the generation live then (None: none kept; barlake.services.asof)."""
+        if as_of is not None:
+            from barlake.services.asof import version_at
+
+            chosen = [version_at(self.raw.versions(daily_name(s)), as_of) for s in symbols]
+            return [v.generation if v is not None else None for v in chosen]
         return self.generations.current(self.raw, [daily_name(s) for s in symbols])
 
     def bars(self, symbol: str, q: BarsQuery, generation: int) -> Body:
@@ -150,7 +158,10 @@ class CachedReads:
             ):
                 periods = _window(decode_periods(derived.data), q)
                 return self._render(symbol, q, periods, None, generation), generation
-        obj = self.raw.read(daily_name(symbol))
+        if q.as_of is not None:  # that very version, live or not
+            obj = self.raw.read_version(daily_name(symbol), generation)
+        else:
+            obj = self.raw.read(daily_name(symbol))
         if obj is None:
             raise NotFoundError(f"no bars for {symbol}")
         built_from = obj.info.generation

@@ -8,7 +8,7 @@ because scaling a period that straddles a split or an ex-dividend day by one fac
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -20,7 +20,7 @@ from barlake.core.codec import decode_daily, decode_periods
 from barlake.core.layout import daily_name, period_name
 from barlake.core.profile import build_inventory
 from barlake.core.schema import normalize_symbol
-from barlake.ports import ObjectStore, RunStatus, StateStore
+from barlake.ports import ObjectStore, RunStatus, StateStore, StoredObject
 from barlake.services.derived import complete_through, decoded
 from barlake.services.inventory import lake_profiles, lake_totals
 
@@ -63,13 +63,16 @@ class ReadService:
         end: date | None = None,
         adjust: str = "split",
         limit: int | None = None,
+        as_of: datetime | None = None,
     ) -> BarsResult:
+        """as_of: the bars as the lake held them then (barlake.services.asof); the result's
+        generation names the version read."""
         symbol = normalize_symbol(symbol)
         if interval not in INTERVALS:
             raise ValueError(f"interval must be one of {', '.join(INTERVALS)}")
         if start and end and start > end:
             raise ValueError(f"start {start} is after end {end}")
-        if interval != "1d" and adjust == "split":
+        if interval != "1d" and adjust == "split" and as_of is None:
             # Only a derived object built from the current daily generation is used: after a
             # crash (or a corrupt daily object) it may be a generation behind.
             obj = self.derived.read(period_name(symbol, interval))
@@ -83,7 +86,7 @@ class ReadService:
                 return BarsResult(
                     symbol, interval, _window(table, start, end, limit), obj.info.generation
                 )
-        obj = self.raw.read(daily_name(symbol))
+        obj = self.raw.read(daily_name(symbol)) if as_of is None else self._as_of(symbol, as_of)
         if obj is None:
             raise NotFoundError(f"no bars for {symbol}")
         bars, actions = decoded(obj.info.name, decode_daily, obj.data)
@@ -92,6 +95,14 @@ class ReadService:
             last = bars.column("date")[-1].as_py() if bars.num_rows else None
             bars = aggregate(bars, interval, complete_through(symbol, last) if last else None)
         return BarsResult(symbol, interval, _window(bars, start, end, limit), obj.info.generation)
+
+    def _as_of(self, symbol: str, as_of: datetime) -> StoredObject:
+        from barlake.services.asof import NotKeptError, read_as_of
+
+        try:
+            return read_as_of(self.raw, daily_name(symbol), as_of)
+        except NotKeptError as exc:
+            raise NotFoundError(f"no bars for {symbol} as of {as_of.isoformat()}") from exc
 
     def actions(self, symbol: str) -> pa.Table:
         obj = self.raw.read(daily_name(normalize_symbol(symbol)))
