@@ -90,7 +90,9 @@ def _content_etag(body: bytes) -> str:
 
 
 class ApiApp:
-    def __init__(self, reads: CachedReads, api_keys: Sequence[str] = ()) -> None:
+    def __init__(
+        self, reads: CachedReads, api_keys: Sequence[str] = (), universes: Any = None
+    ) -> None:
         from barlake.api import openapi
 
         self.reads = reads
@@ -114,6 +116,10 @@ class ApiApp:
             ("/v1/runs/", GET_METHODS, self._run),
             ("/v1/cache/", ("DELETE", "OPTIONS"), self._forget),
         ]
+        if universes is not None:  # /v1/universes[/{name}] (barlake.api.universes)
+            from barlake.api import universes as universe_routes
+
+            universe_routes.register(self, universes)
 
     # ------------------------------------------------------------------ WSGI
 
@@ -399,4 +405,4 @@ def build_api(settings: Settings | None = None, app: App | None = None) -> ApiAp
 
     app = app or build_app(settings or Settings.from_env())
     reads = CachedReads(app.raw, app.derived, app.state, app.cache)
-    return ApiApp(reads, parse_keys(app.settings.api_keys))
+    return ApiApp(reads, parse_keys(app.settings.api_keys), app.universes)

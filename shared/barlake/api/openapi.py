@@ -501,6 +501,9 @@ def build(api_keys: bool) -> dict[str, Any]:
             )
         },
     }
+    from barlake.api.universes import openapi_paths
+
+    paths.update(openapi_paths(api_keys, _operation, _ok, common))
     components: dict[str, Any] = {
         "schemas": {
             "Bar": _BAR,
