@@ -522,6 +522,9 @@ app.add_typer(stack_app, name="stack")
 from barlake.cli_universe import universe_app  # noqa: E402
 
 app.add_typer(universe_app, name="universe")
+from barlake.cli_market import market  # noqa: E402
+
+app.command()(market)
 
 if __name__ == "__main__":
     main()

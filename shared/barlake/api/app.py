@@ -91,7 +91,11 @@ def _content_etag(body: bytes) -> str:
 
 class ApiApp:
     def __init__(
-        self, reads: CachedReads, api_keys: Sequence[str] = (), universes: Any = None
+        self,
+        reads: CachedReads,
+        api_keys: Sequence[str] = (),
+        universes: Any = None,
+        clock: Callable[[], Any] | None = None,
     ) -> None:
         from barlake.api import openapi
 
@@ -120,6 +124,9 @@ class ApiApp:
             from barlake.api import universes as universe_routes
 
             universe_routes.register(self, universes)
+        from barlake.api import market  # /v1/market/status
+
+        market.register(self, clock or _utc_now)
 
     # ------------------------------------------------------------------ WSGI
 
@@ -405,4 +412,10 @@ def build_api(settings: Settings | None = None, app: App | None = None) -> ApiAp
 
     app = app or build_app(settings or Settings.from_env())
     reads = CachedReads(app.raw, app.derived, app.state, app.cache)
-    return ApiApp(reads, parse_keys(app.settings.api_keys), app.universes)
+    return ApiApp(reads, parse_keys(app.settings.api_keys), app.universes, app.clock)
+
+
+def _utc_now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)

@@ -504,6 +504,9 @@ def build(api_keys: bool) -> dict[str, Any]:
     from barlake.api.universes import openapi_paths
 
     paths.update(openapi_paths(api_keys, _operation, _ok, common))
+    from barlake.api.market import openapi_paths as market_paths
+
+    paths.update(market_paths(api_keys, _operation, common))
     components: dict[str, Any] = {
         "schemas": {
             "Bar": _BAR,
