@@ -72,7 +72,9 @@ def test_members_replaced_whole_or_per_symbol(store: UniverseStore) -> None:
         "sp500", [Membership("TSLA", D("2020-12-21"), D("2025-01-01"))], ["TSLA", "AAPL"]
     )
     assert {m.symbol for m in store.members("sp500")} == {"^GSPC", "ENRN", "TSLA"}
-    assert next(m for m in store.members("sp500") if m.symbol == "TSLA").end == D("2025-01-01")
+    assert store.members("sp500", "TSLA") == [Membership("TSLA", D("2020-12-21"), D("2025-01-01"))]
+    assert store.members("sp500", "AAPL") == [] and store.members("sp500", "NOPE") == []
+    assert store.members("sp500", "ENRN") == [m for m in periods if m.symbol == "ENRN"]
     # Another universe's members are separate; a whole replace drops what is not given.
     store.put_universe(Universe("dow30"))
     store.replace_members("dow30", [Membership("MSFT")])

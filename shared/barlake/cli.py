@@ -523,6 +523,9 @@ from barlake.cli_universe import universe_app  # noqa: E402
 
 app.add_typer(universe_app, name="universe")
 from barlake.cli_market import market  # noqa: E402
+from barlake.cli_tier import tier_app  # noqa: E402
+
+app.add_typer(tier_app, name="tier")
 
 app.command()(market)
 

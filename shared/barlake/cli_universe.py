@@ -143,7 +143,8 @@ def add(
     try:
         if tag:
             app_.universes.create(_name(name), tag)
-        now = app_.universes.add(_name(name), wanted, day)
+        app_.universes.add(_name(name), wanted, day)
+        now = app_.universes.show(name)["symbols"]
     except InvalidUniverseError as exc:
         fail(str(exc))
     out().print(f"{name}: {len(now)} members today")
@@ -161,8 +162,10 @@ def remove(
     """End members' membership on a day; their past membership (and data) stays."""
     wanted = parse_symbols(symbols)
     day = parse_date(on, "--on")
+    app_ = _lake(lake)
     try:
-        now = _lake(lake).universes.remove(_name(name), wanted, day)
+        app_.universes.remove(_name(name), wanted, day)
+        now = app_.universes.show(name)["symbols"]
     except UniverseNotFoundError as exc:
         fail(str(exc), EXIT_NOT_FOUND)
     except InvalidUniverseError as exc:

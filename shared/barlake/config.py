@@ -370,6 +370,9 @@ class App:
             self.state, self.bus, self.clock, int(s.batch_size), s.ingest_batches_topic
         )
         self.dispatch.universes = self.universes
+        from barlake.services.tiers import TierService
+
+        self.tiers = TierService(self.universes, self.raw, self.clock)
         self.ingest = IngestService(
             self.raw,
             self.state,

@@ -384,6 +384,6 @@ class UniverseStore(Protocol):
         symbols not in `members` go, the others are written."""
         ...
 
-    def members(self, name: str) -> list[Membership]:
-        """All periods, sorted by symbol then start."""
+    def members(self, name: str, symbol: str | None = None) -> list[Membership]:
+        """All periods (or one symbol's), sorted by symbol then start."""
         ...

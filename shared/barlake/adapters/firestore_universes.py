@@ -102,9 +102,13 @@ class FirestoreUniverseStore:
         self._write(name, docs)
 
     @_transient
-    def members(self, name: str) -> list[Membership]:
+    def members(self, name: str, symbol: str | None = None) -> list[Membership]:
         out = []
-        for snap in self._members(name).stream():
+        if symbol is None:
+            snaps: Any = self._members(name).stream()
+        else:  # one document read
+            snaps = [s for s in [self._members(name).document(doc_id(symbol)).get()] if s.exists]
+        for snap in snaps:
             data = snap.to_dict() or {}
             for start, end in json.loads(data["periods"]):
                 out.append(Membership(data["symbol"], _d(start), _d(end)))

@@ -112,10 +112,11 @@ class SqliteUniverseStore:
                 [(name, m.symbol, _s(m.start), _s(m.end)) for m in members],
             )
 
-    def members(self, name: str) -> list[Membership]:
+    def members(self, name: str, symbol: str | None = None) -> list[Membership]:
+        one = "" if symbol is None else " AND symbol=?"
         rows = self._rows(
-            "SELECT symbol, start, end FROM universe_members WHERE universe=? "
+            f"SELECT symbol, start, end FROM universe_members WHERE universe=?{one} "
             "ORDER BY symbol, start",
-            (name,),
+            (name,) if symbol is None else (name, symbol),
         )
         return [Membership(s, _d(a), _d(b)) for s, a, b in rows]

@@ -96,6 +96,7 @@ class ApiApp:
         api_keys: Sequence[str] = (),
         universes: Any = None,
         clock: Callable[[], Any] | None = None,
+        tiers: Any = None,
     ) -> None:
         from barlake.api import openapi
 
@@ -127,6 +128,10 @@ class ApiApp:
         from barlake.api import market  # /v1/market/status
 
         market.register(self, clock or _utc_now)
+        if tiers is not None:  # /v1/tiers/{symbol} (barlake.api.tiers)
+            from barlake.api import tiers as tier_routes
+
+            tier_routes.register(self, tiers)
 
     # ------------------------------------------------------------------ WSGI
 
@@ -412,7 +417,7 @@ def build_api(settings: Settings | None = None, app: App | None = None) -> ApiAp
 
     app = app or build_app(settings or Settings.from_env())
     reads = CachedReads(app.raw, app.derived, app.state, app.cache)
-    return ApiApp(reads, parse_keys(app.settings.api_keys), app.universes, app.clock)
+    return ApiApp(reads, parse_keys(app.settings.api_keys), app.universes, app.clock, app.tiers)
 
 
 def _utc_now() -> Any:

@@ -507,6 +507,9 @@ def build(api_keys: bool) -> dict[str, Any]:
     from barlake.api.market import openapi_paths as market_paths
 
     paths.update(market_paths(api_keys, _operation, common))
+    from barlake.api.tiers import openapi_paths as tier_paths
+
+    paths.update(tier_paths(api_keys, _operation, symbol, common))
     components: dict[str, Any] = {
         "schemas": {
             "Bar": _BAR,

@@ -89,27 +89,26 @@ class UniverseService:
         self.store.put_universe(u)
         return u
 
-    def add(self, name: str, symbols: Sequence[str], since: date | None = None) -> list[str]:
+    def add(self, name: str, symbols: Sequence[str], since: date | None = None) -> None:
         """Make symbols members from `since` (default today); the universe is created if new."""
         self.create(name)
-        return self._edit(name, symbols, lambda own: core.add(own, symbols, since or self.today()))
+        self._edit(name, symbols, lambda own: core.add(own, symbols, since or self.today()))
 
-    def remove(self, name: str, symbols: Sequence[str], on: date | None = None) -> list[str]:
+    def remove(self, name: str, symbols: Sequence[str], on: date | None = None) -> None:
         """End the symbols' membership on `on` (default today): their history stays."""
         self._get(name)
-        return self._edit(name, symbols, lambda own: core.remove(own, symbols, on or self.today()))
+        self._edit(name, symbols, lambda own: core.remove(own, symbols, on or self.today()))
 
     def _edit(
         self,
         name: str,
         symbols: Sequence[str],
         change: Callable[[list[Membership]], list[Membership]],
-    ) -> list[str]:
+    ) -> None:
         touched = set(symbols)
-        own = [m for m in self.store.members(name) if m.symbol in touched]
+        own = [m for s in sorted(touched) for m in self.store.members(name, s)]
         new = change(own)
         self.store.replace_members(name, new, sorted(touched))
-        return core.members_on(self.store.members(name), self.today())
 
     def import_csv(
         self,
