@@ -125,7 +125,7 @@ def test_api_market_status(tmp_path: Path) -> None:
         ("/v1/market/status?exchange=xnys", 400, "exchange"),
         ("/v1/market/status?at=2025-11-28", 400, "at"),
         ("/v1/market/status?date=2025-02-30", 400, "date"),
-        ("/v1/market/status?at=2025-11-28T18:00:00Z&date=2025-11-28", 400, "at"),
+        ("/v1/market/status?at=2025-11-28T18:00:00Z&date=2025-13-28", 400, "date"),
         ("/v1/market/status?at=1990-01-02T15:00:00Z", 404, None),
         ("/v1/market/status?venue=XNYS", 400, "venue"),
     ):

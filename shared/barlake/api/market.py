@@ -3,8 +3,9 @@ this session's open and close, the next open and close (barlake.core.market).
 
 Without `at`/`date` the answer is for now (the app's clock) and may be cached by clients for
 30 s; `at` (RFC 3339 date-time) asks about an instant, `date` (YYYY-MM-DD) about that day at
-12:00 exchange time. An instant outside the exchange's calendar (2010..2035, or the calendar's
-own published range) is a 404: nothing is known there.
+12:00 exchange time (`at` wins when both are given; `date` is still validated). An instant
+outside the exchange's calendar (2010..2035, or the calendar's own published range) is a 404:
+nothing is known there.
 """
 
 from __future__ import annotations
@@ -61,12 +62,9 @@ def register(api: ApiApp, clock: Callable[[], datetime]) -> None:
                 "exchange",
                 f"exchange is an exchange_calendars code like XNYS, got {exchange[:40]!r}",
             )
-        if "at" in params and "date" in params:
-            raise p.bad("at", "give at or date, not both")
+        day = p.day(params, "date")
         try:
-            if "date" in params:
-                day = p.day(params, "date")
-                assert day is not None
+            if day is not None and "at" not in params:
                 tz = market._times(exchange).tz if exchange != market.ALWAYS else "UTC"
                 at = datetime.combine(day, time(12), ZoneInfo(tz))
             else:
@@ -124,14 +122,14 @@ def openapi_paths(api_keys: bool, operation: Any, common: dict[str, Any]) -> dic
                         "name": "at",
                         "in": "query",
                         "required": False,
-                        "description": "The instant (RFC 3339); default now. Not with date.",
+                        "description": "The instant (RFC 3339); default now.",
                         "schema": {"type": "string", "format": "date-time"},
                     },
                     {
                         "name": "date",
                         "in": "query",
                         "required": False,
-                        "description": "A day: its status at 12:00 exchange time. Not with at.",
+                        "description": "A day: its status at 12:00 local (unless at is given).",
                         "schema": {"type": "string", "format": "date", "pattern": p.DATE_REGEX},
                     },
                 ],
