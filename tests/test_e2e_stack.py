@@ -25,7 +25,7 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, date, datetime
+from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -396,8 +396,13 @@ def test_universe_imported_from_csv_drives_a_scheduled_run(cloud: Cloud, tmp_pat
         cloud.app.settings.ingest_requests_topic,
         {"version": 1, "kind": "scheduled", "universe": "e2e-csv"},
     )
-    run_id = f"scheduled-e2e-csv-{datetime.now(UTC).date().isoformat()}"
-    status = cloud.wait_run(run_id)
+
+    def dispatched() -> str | None:
+        latest = cloud.app.state.latest_run()
+        ok = latest is not None and latest.run.run_id.startswith("scheduled-e2e-csv-")
+        return latest.run.run_id if ok else None
+
+    status = cloud.wait_run(wait_for("the universe's run", dispatched))
     assert sorted(o.symbol for o in status.outcomes()) == ["U01", "U02"]
     assert all(o.status == "ok" and o.rows_written > 0 for o in status.outcomes())
     assert cloud.app.raw.stat(daily_name("U03")) is None

@@ -94,7 +94,7 @@ def test_tiers_follow_the_daily_write_and_drive_a_scheduled_slice(tmp_path: Path
     assert tiers(app)["tier-1"] == ["BIG", "LOW"]
     # tier-1's scheduled tick is the tier's slice of the fan-out.
     tick = run_embedded(app, IngestRequest(kind="scheduled", universe="tier-1"))
-    assert tick.run.run_id == "scheduled-tier-1-2024-03-08"
+    assert tick.run.run_id == "scheduled-tier-1-2024-03-08-23"
     assert sorted(o.symbol for o in tick.outcomes()) == ["BIG", "LOW"]
     for data, parameter in (
         ('{"tier": 4}', "tier"),

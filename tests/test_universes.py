@@ -66,7 +66,7 @@ def test_scheduled_tick_runs_the_universe_members_of_its_day(tmp_path: Path) -> 
     app.state.upsert_symbols([SymbolRecord("DDD", ("other",), ("x",), active=False)])
     tick = run_embedded(app, IngestRequest(kind="scheduled", universe="idx"))
     # Members on 2024-03-08: CCC left on 2024-01-02; DDD is inactive in the registry.
-    assert tick.run.run_id == "scheduled-idx-2024-03-08"
+    assert tick.run.run_id == "scheduled-idx-2024-03-08-23"
     assert tick.complete and sorted(s for c in provider.calls for s in c[0]) == [
         "AAA",
         "BBB",

@@ -1,8 +1,8 @@
 """Dispatch: turn one ingest request into a run record and batches of symbols.
 
 Idempotent under redelivery: the run id is the request's (a scheduled tick is named after its
-UTC day and, unless it is the default one, its universe, so two ticks of one universe on one
-day are one run; backfill and manual requests must carry one).
+UTC day — and, for a named universe, the universe and the UTC hour — so a redelivered tick is
+one run; backfill and manual requests must carry one).
 The run record is created once and fixes the batches — their ids and the symbols of each — so
 a redelivered request republishes exactly those batches, never a re-chunking of a universe that
 may have changed since, and skips the ones already done. That also heals a dispatch that died
@@ -43,10 +43,13 @@ class DispatchService:
         processed: a tick retried past midnight is still that day's run."""
         if request.run_id:
             return request.run_id
-        day = (published or self.clock()).astimezone(UTC).date()
+        at = (published or self.clock()).astimezone(UTC)
+        day = at.date()
         if request.universe not in (None, DEFAULT_UNIVERSE) and _NAME.fullmatch(request.universe):
-            # one run per universe and day: two jobs ticking different universes never merge
-            return f"scheduled-{request.universe}-{day.isoformat()}"
+            # One run per universe and UTC hour: jobs of different universes never merge, nor
+            # two jobs of one universe on one day (tier 1 at the close and again at 03:30);
+            # a redelivered tick keeps its publish time, so it is still the same run.
+            return f"scheduled-{request.universe}-{day.isoformat()}-{at.hour:02d}"
         return f"scheduled-{day.isoformat()}"
 
     def handle(self, request: IngestRequest, published: datetime | None = None) -> RunRecord:
