@@ -121,7 +121,7 @@ def test_api_market_status(tmp_path: Path) -> None:
     at = client.get("/v1/market/status?exchange=XNYS&at=2025-11-28T18:00:00Z").get_json()
     assert (at["state"], at["reason"], at["early_close"]) == ("closed", "after_close", True)
     for url, code, parameter in (
-        ("/v1/market/status?exchange=NOPE", 400, "exchange"),
+        ("/v1/market/status?exchange=NOPE", 404, None),
         ("/v1/market/status?exchange=xnys", 400, "exchange"),
         ("/v1/market/status?at=2025-11-28", 400, "at"),
         ("/v1/market/status?date=2025-02-30", 400, "date"),

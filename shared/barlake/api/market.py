@@ -70,8 +70,8 @@ def register(api: ApiApp, clock: Callable[[], datetime]) -> None:
             else:
                 at = parse_instant(params["at"]) if "at" in params else clock()
             found = market.status(exchange, at)
-        except market.UnknownExchangeError as exc:
-            raise p.bad("exchange", str(exc)) from None
+        except market.UnknownExchangeError as exc:  # well-formed, but no such calendar
+            raise p.ApiError(404, "not_found", str(exc)) from None
         except ValueError as exc:  # outside the calendar's range
             raise p.ApiError(404, "not_found", str(exc)) from None
         # Now changes every minute; a past or future instant's status never changes.
@@ -115,7 +115,7 @@ def openapi_paths(api_keys: bool, operation: Any, common: dict[str, Any]) -> dic
                         "in": "query",
                         "required": False,
                         "description": "exchange_calendars code (XNYS, XLON, XTKS…) or ALWAYS "
-                        "(crypto, 24/7); an unknown code is a 400.",
+                        "(crypto, 24/7); an unknown code is a 404.",
                         "schema": {"type": "string", "pattern": EXCHANGE_REGEX, "default": "XNYS"},
                     },
                     {
