@@ -194,8 +194,12 @@ variable "schedules" {
   }))
   # Every day, not only weekdays: crypto trades on weekends, and a run that finds nothing new
   # writes nothing. 22:30 UTC is after the US close (21:00 UTC in winter) with a margin.
+  # A universe name runs that universe's members of the day (README, Universes); the tiers are
+  # the universes tier-1..3 (README, Tiers): tier 1 is read again the next morning, after
+  # Yahoo's late corrections (its own run: scheduled-tier-1-{day}-{hour}).
   default = {
-    daily = { schedule = "30 22 * * *" }
+    daily       = { schedule = "30 22 * * *" }
+    tier-1-late = { schedule = "30 3 * * 2-6", universe = "tier-1" }
   }
   validation {
     condition     = alltrue([for k, s in var.schedules : can(regex("^[a-z][a-z0-9-]{0,40}$", k)) && length(split(" ", trimspace(s.schedule))) == 5])

@@ -235,7 +235,7 @@ def replay(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("replay")
     shutil.copytree(STAGE1, root / "1")
     shutil.copytree(STAGE2, root / "2")
-    for symbol in [*TICK, *DUPS, "B01", "B02", "C01"]:
+    for symbol in [*TICK, *DUPS, "B01", "B02", "C01", "U01", "U02"]:
         clone_recording(AAPL_2020, symbol, root / "1")
     clone_recording(AAPL_2020, "FLAKY", root / "1", status=503)
     clone_recording(AAPL_2020, "FLAKY", root / "3")
@@ -393,6 +393,41 @@ def test_backfill_from_the_cli_adds_new_symbols_then_older_history(cloud: Cloud)
     want = recorded.bars.filter(pc.greater_equal(recorded.bars["date"], date(2020, 9, 1)))
     assert older.column("date").to_pylist() == want.column("date").to_pylist()
     cloud.wait_derived(["B01", "B02"])
+
+
+def test_universe_imported_from_csv_drives_a_scheduled_run(cloud: Cloud, tmp_path: Path) -> None:
+    """The CLI imports a CSV into Firestore; the Cloud Scheduler payload naming the universe
+    runs exactly today's members (not the one that left, not the one joining later)."""
+    cloud.use("1")
+    csv = tmp_path / "e2e-csv.csv"
+    csv.write_text(
+        "symbol,from,to\nU01,2015-01-02,\nU02,,\nU03,2010-01-04,2020-01-02\nU04,2099-01-02,\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "barlake.cli", "universe", "import", "e2e-csv", str(csv)],
+        env={**os.environ, **cloud.info.env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert cloud.app.universes.show("e2e-csv")["symbols"] == ["U01", "U02"]
+    cloud.app.bus.publish(
+        cloud.app.settings.ingest_requests_topic,
+        {"version": 1, "kind": "scheduled", "universe": "e2e-csv"},
+    )
+
+    def dispatched() -> str | None:
+        latest = cloud.app.state.latest_run()
+        ok = latest is not None and latest.run.run_id.startswith("scheduled-e2e-csv-")
+        return latest.run.run_id if ok else None
+
+    status = cloud.wait_run(wait_for("the universe's run", dispatched))
+    assert sorted(o.symbol for o in status.outcomes()) == ["U01", "U02"]
+    assert all(o.status == "ok" and o.rows_written > 0 for o in status.outcomes())
+    assert cloud.app.raw.stat(daily_name("U03")) is None
+    labelled = cloud.app.state.list_symbols("e2e-csv")
+    assert [r.symbol for r in labelled] == ["U01", "U02"]
 
 
 def test_every_message_delivered_three_times_out_of_order_changes_nothing(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sqlite3
 import sys
 import tempfile
@@ -84,6 +85,13 @@ def read_universe(path: str) -> list[str]:
     except UnicodeDecodeError:
         fail(f"universe file {path} is not UTF-8 text (one symbol per line)")
     return [s for line in lines if (s := line.split("#", 1)[0].strip())]
+
+
+def _universe_name(value: str) -> bool:
+    """--universe names a stored universe when it is a universe name and not an existing file."""
+    from barlake.core.universe import NAME_REGEX
+
+    return bool(re.fullmatch(NAME_REGEX, value)) and not Path(value).exists()
 
 
 def settings(lake: str | None, **overrides: str | None) -> Settings:
@@ -226,7 +234,8 @@ def run(
         list[str] | None, typer.Argument(help="Symbols, e.g. AAPL BRK-B ^GSPC 7203.T")
     ] = None,
     universe: Annotated[
-        str | None, typer.Option(help="File with one symbol per line (# comments).")
+        str | None,
+        typer.Option(help="A stored universe's name, or a file with one symbol per line."),
     ] = None,
     start: Annotated[
         str | None, typer.Option(help="First date for new symbols (YYYY-MM-DD).")
@@ -242,9 +251,13 @@ def run(
     lake: LakeOption = None,
 ) -> None:
     """Ingest symbols into the lake now (fetch → validate → merge → write → weekly + profile)."""
-    wanted = parse_symbols([*(symbols or []), *(read_universe(universe) if universe else [])])
-    if not wanted:
-        fail("give symbols (barlake run AAPL MSFT) or --universe FILE")
+    named = universe if universe and _universe_name(universe) else None
+    if named and symbols:
+        fail("give symbols or --universe NAME, not both")
+    listed = read_universe(universe) if universe and not named else []
+    wanted = parse_symbols([*(symbols or []), *listed])
+    if not wanted and not named:
+        fail("give symbols (barlake run AAPL MSFT) or --universe NAME|FILE")
     first, last = parse_date(start, "--start"), parse_date(end, "--end")
     if first and last and first > last:
         fail(f"--start {first} is after --end {last}")
@@ -252,9 +265,19 @@ def run(
     if s.provider.startswith("replay:") and not Path(s.provider.removeprefix("replay:")).is_dir():
         fail(f"replay folder not found: {s.provider.removeprefix('replay:')}")
     app_ = open_lake(s)
+    if named:  # dispatch takes the universe's members on --end (default today), point-in-time
+        from barlake.cli_universe import members_for_run
+
+        wanted = members_for_run(app_, named, last)
     run_id = f"manual-{uuid.uuid4().hex[:12]}"
     request = IngestRequest(
-        kind="manual", run_id=run_id, symbols=tuple(wanted), start=first, end=last, full=full
+        kind="manual",
+        run_id=run_id,
+        symbols=() if named else tuple(wanted),
+        start=first,
+        end=last,
+        full=full,
+        universe=named,
     )
     try:
         status = execute(app_, request, len(wanted))
@@ -700,6 +723,15 @@ register_analytics(app, sys.modules[__name__])  # barlake indicators, barlake an
 from barlake.cli_repair import repair  # noqa: E402  (its own module: crash healing)
 
 app.command()(repair)
+from barlake.cli_universe import universe_app  # noqa: E402
+
+app.add_typer(universe_app, name="universe")
+from barlake.cli_market import market  # noqa: E402
+from barlake.cli_tier import tier_app  # noqa: E402
+
+app.add_typer(tier_app, name="tier")
+
+app.command()(market)
 
 if __name__ == "__main__":
     main()

@@ -430,6 +430,7 @@ class App:
     provider: Provider
     clock: Callable[[], datetime]
     pacer: Any = None  # the request budget the provider draws from (barlake.pacing)
+    universe_store: Any = None  # barlake.ports.UniverseStore, beside the state store
 
     def __post_init__(self) -> None:
         from barlake.services.derived import ProfileService, WeeklyService
@@ -438,11 +439,17 @@ class App:
         from barlake.services.lifecycle import LifecycleService
         from barlake.services.outage import OutageRule
         from barlake.services.read import ReadService
+        from barlake.services.universes import UniverseService
 
         s = self.settings
+        self.universes = UniverseService(self.universe_store or _universe_store(s), self.clock)
         self.dispatch = DispatchService(
             self.state, self.bus, self.clock, int(s.batch_size), s.ingest_batches_topic
         )
+        self.dispatch.universes = self.universes
+        from barlake.services.tiers import TierService
+
+        self.tiers = TierService(self.universes, self.raw, self.clock)
         self.ingest = IngestService(
             self.raw,
             self.state,
@@ -495,6 +502,19 @@ def _state_store(settings: Settings) -> StateStore:
     from barlake.adapters.sqlite_state import SqliteStateStore
 
     return SqliteStateStore(settings.state_path)
+
+
+def _universe_store(settings: Settings) -> Any:
+    """Universes live where the state does (same SQLite file, same Firestore database)."""
+    if settings.state == "firestore":
+        from barlake.adapters.firestore_universes import FirestoreUniverseStore
+
+        return FirestoreUniverseStore(
+            project=settings.project, database=settings.firestore_database
+        )
+    from barlake.adapters.sqlite_universes import SqliteUniverseStore
+
+    return SqliteUniverseStore(settings.state_path)
 
 
 def cache_namespace(settings: Settings) -> str:

@@ -123,7 +123,14 @@ def weekly(app: App, data: Mapping[str, Any]) -> str | None:
 
 
 def profile(app: App, data: Mapping[str, Any]) -> str | None:
-    return _derived(app.profile.handle, data)
+    result = _derived(app.profile.handle, data)
+    if result in ("built", "duplicate"):  # the symbol's tier follows its bars (services/tiers.py)
+        from barlake.core.layout import symbol_of_daily
+
+        symbol = symbol_of_daily(str(data.get("name", "")))
+        if symbol is not None:
+            app.tiers.refresh(symbol)
+    return result
 
 
 def panel(app: App, data: Mapping[str, Any]) -> str | None:

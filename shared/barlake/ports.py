@@ -15,6 +15,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import pyarrow as pa
 
+from barlake.core.universe import Membership, Universe
+
 # --------------------------------------------------------------------------- errors
 
 
@@ -426,4 +428,32 @@ class Pacer(Protocol):
 
         Raises TransientError when the wait would exceed the caller's patience (the batch is
         retried later rather than holding an instance hostage)."""
+        ...
+
+
+class UniverseStore(Protocol):
+    """Named universes and their dated membership periods (barlake.core.universe), kept beside
+    the state store (the same SQLite file / Firestore database)."""
+
+    def put_universe(self, universe: Universe) -> None:
+        """Create or replace the universe's description (its members are left as they are)."""
+        ...
+
+    def get_universe(self, name: str) -> Universe | None: ...
+
+    def list_universes(self) -> list[Universe]: ...
+
+    def delete_universe(self, name: str) -> bool:
+        """Remove the universe and all its periods; False if there was none."""
+        ...
+
+    def replace_members(
+        self, name: str, members: Sequence[Membership], symbols: Sequence[str] | None = None
+    ) -> None:
+        """Make `members` the periods of `symbols` (every symbol when None): rows of those
+        symbols not in `members` go, the others are written."""
+        ...
+
+    def members(self, name: str, symbol: str | None = None) -> list[Membership]:
+        """All periods (or one symbol's), sorted by symbol then start."""
         ...

@@ -92,7 +92,13 @@ def _content_etag(body: bytes) -> str:
 
 class ApiApp:
     def __init__(
-        self, reads: CachedReads, api_keys: Sequence[str] = (), benchmark: str = "^GSPC"
+        self,
+        reads: CachedReads,
+        api_keys: Sequence[str] = (),
+        benchmark: str = "^GSPC",
+        universes: Any = None,
+        clock: Callable[[], Any] | None = None,
+        tiers: Any = None,
     ) -> None:
         from barlake.api import openapi
 
@@ -126,6 +132,17 @@ class ApiApp:
             ("/v1/indicators/", GET_METHODS, lambda e, s: _analytics().indicators(self, e, s)),
             ("/v1/analytics/", GET_METHODS, lambda e, s: _analytics().analytics_one(self, e, s)),
         ]
+        if universes is not None:  # /v1/universes[/{name}] (barlake.api.universes)
+            from barlake.api import universes as universe_routes
+
+            universe_routes.register(self, universes)
+        from barlake.api import market  # /v1/market/status
+
+        market.register(self, clock or _utc_now)
+        if tiers is not None:  # /v1/tiers/{symbol} (barlake.api.tiers)
+            from barlake.api import tiers as tier_routes
+
+            tier_routes.register(self, tiers)
 
     # ------------------------------------------------------------------ WSGI
 
@@ -455,4 +472,17 @@ def build_api(settings: Settings | None = None, app: App | None = None) -> ApiAp
 
     app = app or build_app(settings or Settings.from_env())
     reads = CachedReads(app.raw, app.derived, app.state, app.cache)
-    return ApiApp(reads, parse_keys(app.settings.api_keys), app.settings.benchmark_symbol)
+    return ApiApp(
+        reads,
+        parse_keys(app.settings.api_keys),
+        app.settings.benchmark_symbol,
+        app.universes,
+        app.clock,
+        app.tiers,
+    )
+
+
+def _utc_now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)

@@ -558,6 +558,15 @@ def build(api_keys: bool) -> dict[str, Any]:
     from barlake.api import openapi_analytics
 
     paths.update(openapi_analytics.paths(symbol, _operation, _ok, common, api_keys))
+    from barlake.api.universes import openapi_paths
+
+    paths.update(openapi_paths(api_keys, _operation, _ok, common))
+    from barlake.api.market import openapi_paths as market_paths
+
+    paths.update(market_paths(api_keys, _operation, common))
+    from barlake.api.tiers import openapi_paths as tier_paths
+
+    paths.update(tier_paths(api_keys, _operation, symbol, common))
     components: dict[str, Any] = {
         "schemas": {
             **openapi_analytics.SCHEMAS,

@@ -1,7 +1,8 @@
 """Dispatch: turn one ingest request into a run record and batches of symbols.
 
 Idempotent under redelivery: the run id is the request's (a scheduled tick is named after its
-UTC day, so two ticks on one day are one run; backfill and manual requests must carry one).
+UTC day — and, for a named universe, the universe and the UTC hour — so a redelivered tick is
+one run; backfill and manual requests must carry one).
 The run record is created once and fixes the batches — their ids and the symbols of each — so
 a redelivered request republishes exactly those batches, never a re-chunking of a universe that
 may have changed since, and skips the ones already done. That also heals a dispatch that died
@@ -10,14 +11,18 @@ halfway through publishing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 
+from barlake.core.universe import NAME_REGEX
 from barlake.messages import INGEST_BATCHES, IngestBatch, IngestRequest
 from barlake.ports import EventBus, RunRecord, StateStore, SymbolRecord
 
 DEFAULT_UNIVERSE = "default"
+_NAME = re.compile(NAME_REGEX)
 
 
 class EmptyUniverseError(ValueError):
@@ -31,13 +36,20 @@ class DispatchService:
     clock: Callable[[], datetime]
     batch_size: int = 50
     topic: str = INGEST_BATCHES
+    universes: Any = None  # barlake.services.universes.UniverseService: named, dated lists
 
     def run_id_for(self, request: IngestRequest, published: datetime | None = None) -> str:
         """A scheduled tick is named after the UTC day it was published, not the day it is
         processed: a tick retried past midnight is still that day's run."""
         if request.run_id:
             return request.run_id
-        day = (published or self.clock()).astimezone(UTC).date()
+        at = (published or self.clock()).astimezone(UTC)
+        day = at.date()
+        if request.universe not in (None, DEFAULT_UNIVERSE) and _NAME.fullmatch(request.universe):
+            # One run per universe and UTC hour: jobs of different universes never merge, nor
+            # two jobs of one universe on one day (tier 1 at the close and again at 03:30);
+            # a redelivered tick keeps its publish time, so it is still the same run.
+            return f"scheduled-{request.universe}-{day.isoformat()}-{at.hour:02d}"
         return f"scheduled-{day.isoformat()}"
 
     def handle(self, request: IngestRequest, published: datetime | None = None) -> RunRecord:
@@ -80,7 +92,7 @@ class DispatchService:
             self._register(request.symbols, universe)
             symbols = sorted(request.symbols)
         else:
-            symbols = [r.symbol for r in self.state.list_symbols(universe)]
+            symbols = self._members(universe, request.end)
         if not symbols:
             raise EmptyUniverseError(f"universe {universe!r} has no active symbols")
         chunks = [symbols[i : i + self.batch_size] for i in range(0, len(symbols), self.batch_size)]
@@ -103,6 +115,27 @@ class DispatchService:
             assert winner is not None
             return winner.run
         return run
+
+    def _members(self, universe: str, end: date | None) -> list[str]:
+        """A named universe's members on the run's day (its `end`, else today), point-in-time;
+        otherwise the registry's symbols labelled with that universe. Members new to the
+        registry are registered; symbols the registry holds inactive stay out of the run."""
+        day = end or self.clock().astimezone(UTC).date()
+        named = self.universes.members_on(universe, day) if self.universes else None
+        if named is None:
+            return [r.symbol for r in self.state.list_symbols(universe)]
+        known = {r.symbol: r for r in self.state.list_symbols(active_only=False)}
+        new = []
+        for s in named:  # label members with the universe; never flip a symbol's `active`
+            old = known.get(s)
+            if old is None:
+                new.append(SymbolRecord(s, (universe,)))
+            elif universe not in old.universes:
+                labels = tuple(sorted({*old.universes, universe}))
+                new.append(SymbolRecord(s, labels, old.tags, old.active))
+        if new:
+            self.state.upsert_symbols(new)
+        return [s for s in named if s not in known or known[s].active]
 
     def _register(self, symbols: tuple[str, ...], universe: str) -> None:
         known = {r.symbol: r for r in self.state.list_symbols(active_only=False)}
