@@ -215,13 +215,13 @@ class PanelService:
         """One symbol's manifest entries and changed slices, from its daily object as it is
         now (gone since the listing: no rows, generation -1; None: it cannot be decoded, which
         a rebuild would not change, so it must not stall the panel of every other symbol)."""
-        from barlake.services.derived import CorruptObjectError, _decoded, complete_through
+        from barlake.services.derived import CorruptObjectError, complete_through, decoded
 
         obj = self.raw.read(daily_name(symbol))
         if obj is None:
             return symbol, -1, {}, {}
         try:
-            bars = _decoded(obj.info.name, decode_bars, obj.data)
+            bars = decoded(obj.info.name, decode_bars, obj.data)
         except CorruptObjectError:
             return None
         through = (
