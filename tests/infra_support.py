@@ -125,8 +125,9 @@ def chain(tmp: Path) -> dict[str, list[dict[str, Any]]]:
     # The scheduled audit tick: ingest dispatches the day's slice (AAPL) as an audit run.
     for batch in run("ingest", {"version": 1, "kind": "audit"}, day2, rec2)["published"]:
         run("ingest", batch, day2, rec2)
-    # MSFT built as recorded on day 1, then updated on day 2 with its finalize events lost
-    for run_id, clock, rec in (("probe-3", day1, rec1), ("probe-4", day2, rec2)):
+    # MSFT built from its intraday recording (the last bar set aside), then completed by the
+    # final one with its finalize events lost (a crash): the repair sweep replaces its outputs
+    for run_id, clock, rec in (("probe-3", day2, rec1), ("probe-4", day2, rec2)):
         request = {"version": 1, "kind": "backfill", "run_id": run_id, "symbols": ["MSFT"]}
         for batch in run("dispatch", request, clock, rec)["published"]:
             for event in run("ingest", batch, clock, rec)["published"]:

@@ -71,7 +71,13 @@ def assert_panel_equals_objects(raw: ObjectStore, derived: ObjectStore) -> None:
 
 def test_embedded_pipeline_builds_the_panel_equal_to_the_objects(tmp_path: Path) -> None:
     app, stages, _ = run_demo(tmp_path / "lake")  # three runs: history, splits, restatements
-    assert all(s.run.complete for s in stages)
+    # (MSFT's third recording starts later than the lake: suspect on first sight, so that
+    # stage's first run stays incomplete and the demo runs it again — docs/data-quality.md)
+    assert stages[-1].run.complete
+    assert all(
+        s.run.complete or any("suspect answer" in (o.error or "") for o in s.outcomes())
+        for s in stages
+    )
     assert_panel_equals_objects(app.raw, app.derived)
     # row for row against the derived weekly/monthly objects the weekly function built too
     for interval in ("1wk", "1mo"):
