@@ -75,7 +75,7 @@ def test_embedded_pipeline_builds_the_panel_equal_to_the_objects(tmp_path: Path)
     # stage's first run stays incomplete and the demo runs it again — docs/data-quality.md)
     assert stages[-1].run.complete
     assert all(
-        s.run.complete or any("suspect answer" in (o.error or "") for o in s.outcomes())
+        s.run.complete or any("suspect answer" in (o.error or "") for o in s.run.outcomes())
         for s in stages
     )
     assert_panel_equals_objects(app.raw, app.derived)
