@@ -22,7 +22,7 @@ import pytest
 
 from barlake.demo import DEMO_SYMBOLS, run_demo
 from barlake.emulators import free_port, stop_group
-from browser import browser, open_page  # noqa: F401  (the session fixture)
+from browser import open_page
 
 KEY = "dashboard-test-key"
 
@@ -81,7 +81,7 @@ def demo_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def served(
     demo_lake: Path,
     tmp_path_factory: pytest.TempPathFactory,
-    browser: Any,  # noqa: F811
+    browser: Any,
 ) -> Iterator[Served]:
     server = Served(demo_lake, tmp_path_factory.mktemp("logs"))
     yield server
@@ -92,7 +92,7 @@ def _clean(watched: Any) -> None:
     assert watched.problems == []
 
 
-def test_overview_shows_what_the_api_says(browser: Any, served: Served) -> None:  # noqa: F811
+def test_overview_shows_what_the_api_says(browser: Any, served: Served) -> None:
     w = open_page(browser, served.url, viewport={"width": 1280, "height": 900})
     w.goto("/dashboard")
     api = get_json(f"{served.url}/v1/symbols?limit=1000")
@@ -134,7 +134,7 @@ def _candles(page: Any) -> int:
     return int(page.get_attribute("#chart", "data-candles"))
 
 
-def test_symbol_chart_switches_and_history(browser: Any, served: Served) -> None:  # noqa: F811
+def test_symbol_chart_switches_and_history(browser: Any, served: Served) -> None:
     w = open_page(browser, served.url, viewport={"width": 1280, "height": 900})
     w.goto("/dashboard#/symbol/MSFT")
     page = w.page
@@ -176,7 +176,7 @@ def test_symbol_chart_switches_and_history(browser: Any, served: Served) -> None
 
 
 def test_symbol_search_opens_a_symbol_and_reports_an_unknown_one(
-    browser: Any,  # noqa: F811
+    browser: Any,
     served: Served,
 ) -> None:
     w = open_page(browser, served.url)
@@ -196,7 +196,7 @@ def test_symbol_search_opens_a_symbol_and_reports_an_unknown_one(
     assert [p for p in w.problems if "404" not in p] == []
 
 
-def test_readable_on_a_phone(browser: Any, served: Served) -> None:  # noqa: F811
+def test_readable_on_a_phone(browser: Any, served: Served) -> None:
     w = open_page(browser, served.url, viewport={"width": 375, "height": 740}, is_mobile=True)
     for route in ("/dashboard", "/dashboard#/symbol/MSFT?interval=1wk"):
         w.goto(route)
@@ -210,7 +210,7 @@ def test_readable_on_a_phone(browser: Any, served: Served) -> None:  # noqa: F81
 
 
 def test_with_api_keys_the_page_asks_for_one_and_its_calls_carry_it(
-    browser: Any,  # noqa: F811
+    browser: Any,
     demo_lake: Path,
     tmp_path: Path,
 ) -> None:
