@@ -175,3 +175,30 @@ def test_embedded_backfill_without_a_route_to_yahoo_exits_3(tmp_path: Path) -> N
     env = {"https_proxy": proxy, "HTTPS_PROXY": proxy, "http_proxy": proxy, "HTTP_PROXY": proxy}
     proc = barlake("backfill", "AAPL", cwd=tmp_path, env=env)
     one_line_error(proc, 3, "cannot reach the provider")
+
+
+def test_cli_and_api_give_the_same_generation_at_every_interval(tmp_path: Path) -> None:
+    """Once the weekly/monthly objects' own generation in the CLI and the daily one in the API."""
+    import re
+
+    from barlake.api.app import build_api
+    from barlake.config import Settings
+    from barlake.demo import run_demo
+
+    run_demo(tmp_path / "lake")
+    api = build_api(Settings.from_env({}, lake_dir=str(tmp_path / "lake")))
+    for interval in ("1d", "1wk", "1mo"):
+        for adjust in ("split", "total"):
+            shown = barlake(
+                "show", "MSFT", "--interval", interval, "--adjust", adjust, cwd=tmp_path
+            )
+            assert shown.returncode == 0, shown.stderr
+            cli = int(re.search(r"generation (\d+)", shown.stdout).group(1))
+            reply = api.handle(
+                {
+                    "REQUEST_METHOD": "GET",
+                    "PATH_INFO": "/v1/bars/MSFT",
+                    "QUERY_STRING": f"interval={interval}&adjust={adjust}&format=json",
+                }
+            )
+            assert json.loads(reply.body)["generation"] == cli, (interval, adjust)

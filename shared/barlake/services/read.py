@@ -35,7 +35,7 @@ class BarsResult:
     symbol: str
     interval: str
     table: pa.Table
-    generation: int  # of the object the rows came from: the ETag, later
+    generation: int  # of the daily object the rows come from (weekly/monthly too): the API's
 
 
 def _window(table: pa.Table, start: date | None, end: date | None, limit: int | None) -> pa.Table:
@@ -69,13 +69,16 @@ class ReadService:
         if start and end and start > end:
             raise ValueError(f"start {start} is after end {end}")
         if interval != "1d" and adjust == "split":
+            # The stored periods when built from the current daily object, and the daily
+            # generation either way: what the API answers (its ETag and "generation").
             obj = self.derived.read(period_name(symbol, interval))
-            if obj is None:
-                raise NotFoundError(f"no {interval} bars for {symbol}")
-            table = decode_periods(obj.data)
-            return BarsResult(
-                symbol, interval, _window(table, start, end, limit), obj.info.generation
-            )
+            daily = self.raw.stat(daily_name(symbol)) if obj is not None else None
+            built_from = obj.info.metadata.get("source_generation") if obj is not None else None
+            if obj is not None and daily is not None and built_from == str(daily.generation):
+                table = decode_periods(obj.data)
+                return BarsResult(
+                    symbol, interval, _window(table, start, end, limit), daily.generation
+                )
         obj = self.raw.read(daily_name(symbol))
         if obj is None:
             raise NotFoundError(f"no bars for {symbol}")
