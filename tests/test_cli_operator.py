@@ -73,6 +73,9 @@ ERRORS = [
     (["serve", "--port", "0"], 2, "--port must be from 1 to 65535"),
     (["demo", "--lake", "occupied"], 2, "is not empty and was not written by the demo"),
     (["stack", "env", "--dir", "nowhere"], 2, "no stack running from nowhere"),
+    (["deadletter", "list"], 2, "dead letters live in Pub/Sub"),
+    (["deadletter", "replay", "--run", "x"], 2, "the embedded lake keeps none"),
+    (["deadletter", "list", "--nope"], 2, "No such option: --nope"),
     (["stack", "up", "--provider", "replay:/nonexistent"], 2, "replay folder not found"),
 ]
 

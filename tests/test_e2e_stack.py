@@ -234,7 +234,7 @@ def replay(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("replay")
     shutil.copytree(STAGE1, root / "1")
     shutil.copytree(STAGE2, root / "2")
-    for symbol in [*TICK, *DUPS, "B01", "B02", "C01", "W01", "W02"]:
+    for symbol in [*TICK, *DUPS, "B01", "B02", "C01", "W01", "W02", "W03"]:
         clone_recording(AAPL_2020, symbol, root / "1")
     clone_recording(AAPL_2020, "FLAKY", root / "1", status=503)
     clone_recording(AAPL_2020, "FLAKY", root / "3")
@@ -549,3 +549,46 @@ def test_cli_run_under_the_stack_env_follows_its_run_then_status_finds_a_fresh_b
     assert len(lines.strip().splitlines()) == 1
     refused = barlake("status", "--lake", "lake")
     assert refused.returncode == 2 and "--lake names a local folder" in refused.stderr
+
+
+def test_deadletter_list_and_replay_from_the_cli(cloud: Cloud, tmp_path: Path) -> None:
+    """A run request dead-lettered from `dispatch` (as Pub/Sub does after the last attempt):
+    `deadletter list` shows it and leaves it queued; `replay --run` republishes it to
+    ingest-requests, where it runs to completion; then the queue holds none of that run."""
+    from google.cloud import pubsub_v1
+
+    cloud.use("1")
+    env = {**os.environ, **cloud.info.env, "COLUMNS": "200"}
+
+    def barlake(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "barlake.cli", "deadletter", *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    run_id = "deadletter-e2e"
+    request = IngestRequest(kind="manual", run_id=run_id, symbols=("W03",))
+    publisher = pubsub_v1.PublisherClient()
+    topic = publisher.topic_path(cloud.info.project, cloud.app.settings.dead_letter_topic)
+    publisher.publish(
+        topic,
+        json.dumps(request.to_json()).encode(),
+        CloudPubSubDeadLetterSourceSubscription="dispatch",
+    ).result(timeout=30)
+    for _ in range(2):  # listing twice: looking never takes a message off the queue
+        listed = barlake("list", "--run", run_id)
+        assert listed.returncode == 0, listed.stderr
+        assert run_id in listed.stdout and "ingest-requests" in listed.stdout
+        assert "W03" in listed.stdout
+    assert cloud.app.state.get_run(run_id) is None
+    replayed = barlake("replay", "--run", run_id)
+    assert replayed.returncode == 0, replayed.stderr
+    assert f"replayed 1 dead letters of run {run_id}" in replayed.stdout
+    status = cloud.wait_run(run_id)
+    assert [(o.symbol, o.status) for o in status.outcomes()] == [("W03", "ok")]
+    after = barlake("list", "--run", run_id)
+    assert after.returncode == 0 and f"no dead letters for run {run_id}" in after.stdout

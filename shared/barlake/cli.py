@@ -550,6 +550,9 @@ def run_cli(argv: list[str] | None = None) -> int:
 from barlake.cli_stack import stack_app  # noqa: E402  (a sub-command group, kept apart)
 
 app.add_typer(stack_app, name="stack")
+from barlake.cli_deadletter import deadletter_app  # noqa: E402
+
+app.add_typer(deadletter_app, name="deadletter")
 
 if __name__ == "__main__":
     main()
