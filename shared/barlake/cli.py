@@ -2,9 +2,9 @@
 
 Exit codes (documented in the README):
   0  success
-  1  the run finished but some symbols failed (see the table)
-  2  bad input (a symbol, a date, a file, a setting) — one line on stderr says which
-  3  the provider cannot be reached at all (no network): try `barlake demo`
+  1  the run finished but some symbols failed (see the table), or the run failed
+  2  bad input (a symbol, a date, a file, a setting, a usage error) — one line says which
+  3  the provider (or Pub/Sub) cannot be reached at all (no network): try `barlake demo`
   4  nothing stored under that name (show/status)
 """
 
