@@ -163,3 +163,9 @@ def upstash(upstash_bridge, redis_url: str):
     upstash_bridge.fault, upstash_bridge.delay_s = None, 0.0
     yield upstash_bridge
     upstash_bridge.fault, upstash_bridge.delay_s = None, 0.0
+
+
+# --------------------------------------------------------------------------- browser
+# Headless Debian Chromium for the dashboard tests (tests/browser.py): skips with the reason
+# where it is missing, fails in CI.
+from browser import browser  # noqa: E402, F401

@@ -49,6 +49,10 @@ def shared_tmp(factory: pytest.TempPathFactory) -> Path:
 
 @functools.cache
 def archives_dir(tmp: Path) -> Path:
+    from barlake.api.dashboard import vendor_file
+
+    if vendor_file() is None:  # the api archive ships the dashboard's chart library
+        require("npm ci", "node_modules/lightweight-charts is missing (run `npm ci`)")
     out = tmp / "dist"
     for name in FUNCTIONS:
         package.build(name, out)

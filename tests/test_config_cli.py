@@ -113,7 +113,7 @@ def test_run_from_a_replay_folder_then_status_and_show(tmp_path: Path) -> None:
         r"latest stored bars.*WSU\.DE\s*│ 2023-08-08 .* 33\.2000 .* 10,846", proc.stdout, re.S
     )
     status = barlake("status", "--lake", lake, cwd=tmp_path)
-    assert status.returncode == 0 and "1/1 batches · complete" in status.stdout
+    assert status.returncode == 1 and "1/1 batches · complete" in status.stdout  # SIX failed
     assert "lake: 1 symbols · 3 daily bars" in status.stdout
     shown = barlake("show", "wsu.de", "--lake", lake, cwd=tmp_path)
     assert shown.returncode == 0 and "2023-08-08" in shown.stdout

@@ -235,7 +235,7 @@ def replay(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("replay")
     shutil.copytree(STAGE1, root / "1")
     shutil.copytree(STAGE2, root / "2")
-    for symbol in [*TICK, *DUPS, "B01", "B02", "C01", "U01", "U02"]:
+    for symbol in [*TICK, *DUPS, "B01", "B02", "C01", "U01", "U02", "W01", "W02", "W03"]:
         clone_recording(AAPL_2020, symbol, root / "1")
     clone_recording(AAPL_2020, "FLAKY", root / "1", status=503)
     clone_recording(AAPL_2020, "FLAKY", root / "3")
@@ -590,3 +590,121 @@ def test_the_panel_function_rebuilds_the_panel_after_each_complete_run(cloud: Cl
     lines = [json.loads(x) for x in log.read_text().splitlines() if x.startswith("{")]
     assert any(x.get("outcome") == "done" for x in lines)
     assert not any(x.get("outcome") == "retry" and "Busy" not in x.get("error", "") for x in lines)
+
+
+def test_dashboard_over_the_stack_shows_what_its_api_says(cloud: Cloud, browser: Any) -> None:
+    """The dashboard served by the stack's api function (GCS, Firestore, Redis): the latest
+    run with its failure by kind, the totals, and a chart holding every stored bar."""
+    from browser import open_page
+
+    cloud.use("1")
+    run_id = "dashboard-e2e"
+    status = cloud.wait_run(
+        cloud.publish(IngestRequest(kind="manual", run_id=run_id, symbols=("W01", "GONE")))
+    )
+    assert {o.symbol: o.status for o in status.outcomes()} == {"W01": "ok", "GONE": "failed"}
+    cloud.wait_derived(["W01"])
+    api = cloud.info.url("fn-api").rstrip("/")
+
+    def get(path: str) -> Any:
+        with urllib.request.urlopen(f"{api}{path}", timeout=10) as r:
+            return json.loads(r.read())
+
+    w = open_page(browser, api, viewport={"width": 1280, "height": 900})
+    w.goto("/dashboard")
+    page = w.page
+    assert page.get_attribute("#run", "data-run-id") == run_id
+    assert page.get_attribute("[data-kind='not_found']", "data-kind") == "not_found"
+    assert page.inner_text("#run-errors tbody tr td:first-child") == "GONE"
+    totals = get("/v1/symbols?limit=1000")["totals"]
+    assert page.get_attribute("#tile-symbols dd", "data-value") == str(totals["symbols"])
+    assert page.get_attribute("#tile-rows dd", "data-value") == str(totals["rows"])
+    w.goto("/dashboard#/symbol/W01?interval=1wk")
+    page.wait_for_selector("#chart[data-candles]")
+    weekly = get("/v1/bars/W01?format=json&interval=1wk")
+    assert int(page.get_attribute("#chart", "data-candles")) == weekly["count"] > 5
+    w.screenshot("dashboard-stack")
+    assert w.problems == []
+
+
+def test_cli_run_under_the_stack_env_follows_its_run_then_status_finds_a_fresh_backfill(
+    cloud: Cloud, tmp_path: Path
+) -> None:
+    """`barlake run` after `eval "$(barlake stack env)"`: once a TypeError traceback, now it
+    publishes and follows the run to its end; `status --run` right after `backfill` waits for
+    dispatch to record the run instead of answering "no run"; `--lake` is refused."""
+    cloud.use("1")
+    env = {**os.environ, **cloud.info.env, "COLUMNS": "200"}
+
+    def barlake(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "barlake.cli", *args],
+            env={**env, **extra},
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    ran = barlake("run", "W02", "GONE")
+    assert ran.returncode == 1, ran.stderr  # GONE: not_found, the README's "some symbols failed"
+    assert "ok 1 · unchanged 0 · restated 0 · rows quarantined 0 · failed 1" in ran.stdout
+    assert "Traceback" not in ran.stderr
+    assert cloud.app.raw.stat(daily_name("W02")) is not None
+
+    sent = barlake("backfill", "W02", "--start", "2020-09-01")
+    assert sent.returncode == 0, sent.stderr
+    run_id = sent.stdout.split()[1].rstrip(":")
+    status = barlake("status", "--run", run_id)  # at once: dispatch records it 1–7 s later
+    assert status.returncode == 0, status.stderr
+    assert f"run {run_id} (backfill)" in status.stdout
+    cloud.wait_run(run_id)
+
+    lines = barlake("run", "W02", BARLAKE_INGEST_REQUESTS_TOPIC="no-such-topic").stderr
+    assert lines.strip().startswith("barlake: error: cannot publish to no-such-topic")
+    assert len(lines.strip().splitlines()) == 1
+    refused = barlake("status", "--lake", "lake")
+    assert refused.returncode == 2 and "--lake names a local folder" in refused.stderr
+
+
+def test_deadletter_list_and_replay_from_the_cli(cloud: Cloud, tmp_path: Path) -> None:
+    """A run request dead-lettered from `dispatch` (as Pub/Sub does after the last attempt):
+    `deadletter list` shows it and leaves it queued; `replay --run` republishes it to
+    ingest-requests, where it runs to completion; then the queue holds none of that run."""
+    from google.cloud import pubsub_v1
+
+    cloud.use("1")
+    env = {**os.environ, **cloud.info.env, "COLUMNS": "200"}
+
+    def barlake(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "barlake.cli", "deadletter", *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    run_id = "deadletter-e2e"
+    request = IngestRequest(kind="manual", run_id=run_id, symbols=("W03",))
+    publisher = pubsub_v1.PublisherClient()
+    topic = publisher.topic_path(cloud.info.project, cloud.app.settings.dead_letter_topic)
+    publisher.publish(
+        topic,
+        json.dumps(request.to_json()).encode(),
+        CloudPubSubDeadLetterSourceSubscription="dispatch",
+    ).result(timeout=30)
+    for _ in range(2):  # listing twice: looking never takes a message off the queue
+        listed = barlake("list", "--run", run_id)
+        assert listed.returncode == 0, listed.stderr
+        assert run_id in listed.stdout and "ingest-requests" in listed.stdout
+        assert "W03" in listed.stdout
+    assert cloud.app.state.get_run(run_id) is None
+    replayed = barlake("replay", "--run", run_id)
+    assert replayed.returncode == 0, replayed.stderr
+    assert f"replayed 1 dead letters of run {run_id}" in replayed.stdout
+    status = cloud.wait_run(run_id)
+    assert [(o.symbol, o.status) for o in status.outcomes()] == [("W03", "ok")]
+    after = barlake("list", "--run", run_id)
+    assert after.returncode == 0 and f"no dead letters for run {run_id}" in after.stdout

@@ -53,6 +53,10 @@ def tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_same_input_gives_byte_identical_archives(tmp_path):
+    from barlake.api.dashboard import vendor_file
+
+    if vendor_file() is None:  # the api archive ships the dashboard's chart library
+        infra.require("npm ci", "node_modules/lightweight-charts is missing (run `npm ci`)")
     first = {n: package.build(n, tmp_path / "a") for n in FUNCTIONS}
     # New modification times on every source file must not leak into the archives.
     later = time.time() + 86400
@@ -135,3 +139,30 @@ def test_unknown_function_is_a_one_line_error():
         done.stderr.strip()
         == "error: unknown function 'nosuch' (known: " + ", ".join(FUNCTIONS) + ")"
     )
+
+
+def test_the_api_archive_carries_the_dashboard_and_its_chart_library(tmp):
+    """The chart library comes from node_modules (`npm ci`), not from the repository."""
+    from barlake.api.dashboard import VENDOR_LICENSE, VENDOR_SOURCE
+
+    assert not (ROOT / "shared/barlake/api/dashboard_assets/vendor").exists()
+    vendor = "barlake/api/dashboard_assets/vendor"
+    with zipfile.ZipFile(infra.archives_dir(tmp) / "api.zip") as zf:
+        names = set(zf.namelist())
+        for page in ("index.html", "dashboard.js", "dashboard.css"):
+            assert f"barlake/api/dashboard_assets/{page}" in names
+        assert zf.read(f"{vendor}/lightweight-charts.js") == (ROOT / VENDOR_SOURCE).read_bytes()
+        assert b"Apache License" in zf.read(f"{vendor}/LICENSE")
+        assert zf.read(f"{vendor}/LICENSE") == (ROOT / VENDOR_LICENSE).read_bytes()
+    for name in FUNCTIONS:
+        if name != "api":
+            with zipfile.ZipFile(infra.archives_dir(tmp) / f"{name}.zip") as zf:
+                assert not [n for n in zf.namelist() if "/vendor/" in n], name
+
+
+def test_packaging_the_api_without_npm_ci_says_so(tmp_path):
+    root = tmp_path / "checkout"
+    (root / "functions" / "api").mkdir(parents=True)
+    (root / "functions" / "api" / "main.py").write_text("")
+    with pytest.raises(package.PackageError, match="run `npm ci` first"):
+        package.dashboard_vendor(root)

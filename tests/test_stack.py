@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -75,3 +76,43 @@ def test_stack_env_prints_exports_for_the_running_stack(tmp_path: Path) -> None:
         check=False,
     )
     assert missing.returncode == 2 and "no stack running" in missing.stderr
+
+
+def test_down_stops_every_component_at_once(tmp_path: Path) -> None:
+    """Each component takes a while to exit after SIGTERM (as the emulators do): `down` sends
+    every SIGTERM before any component has exited, instead of waiting on each in turn."""
+    events = tmp_path / "events"
+    slow_exit = (
+        "import signal, sys, time\n"
+        "name, path = sys.argv[1], sys.argv[2]\n"
+        "def stop(*_):\n"
+        "    open(path, 'a').write(f'term {name}\\n')\n"
+        "    time.sleep(1.0)\n"
+        "    open(path, 'a').write(f'exit {name}\\n')\n"
+        "    sys.exit(0)\n"
+        "signal.signal(signal.SIGTERM, stop)\n"
+        "open(path, 'a').write(f'ready {name}\\n')\n"
+        "time.sleep(60)\n"
+    )
+    names = ["pubsub", "firestore", "gcs", "fn-api"]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", slow_exit, n, str(events)], start_new_session=True)
+        for n in names
+    ]
+    try:
+        while not events.is_file() or events.read_text().count("ready") < len(names):
+            time.sleep(0.05)
+        components = [
+            stack.Component(n, p.pid, "http://x", "log", started=stack._start_time(p.pid))
+            for n, p in zip(names, procs, strict=True)
+        ]
+        stack.StackInfo(str(tmp_path), "p", {}, components).save()
+        stopped = stack.down(tmp_path)
+        assert sorted(c.name for c in stopped) == sorted(names)
+        lines = [x for x in events.read_text().splitlines() if not x.startswith("ready")]
+        first_exit = next(i for i, x in enumerate(lines) if x.startswith("exit"))
+        assert sum(x.startswith("term") for x in lines[:first_exit]) == len(names), lines
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()

@@ -2,9 +2,9 @@
 
 Exit codes (documented in the README):
   0  success
-  1  the run finished but some symbols failed (see the table)
-  2  bad input (a symbol, a date, a file, a setting) — one line on stderr says which
-  3  the provider cannot be reached at all (no network): try `barlake demo`
+  1  the run finished but some symbols failed (see the table), or the run failed
+  2  bad input (a symbol, a date, a file, a setting, a usage error) — one line says which
+  3  the provider (or Pub/Sub) cannot be reached at all (no network): try `barlake demo`
   4  nothing stored under that name (show/status)
   5  a stored object is corrupt (never shown): heal it with `barlake repair SYMBOL`
 """
@@ -17,7 +17,6 @@ import os
 import re
 import sqlite3
 import sys
-import tempfile
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import date
@@ -29,6 +28,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
+from barlake import cli_ops
 from barlake.adapters.sqlite_state import StateSchemaError
 from barlake.config import App, ConfigError, Settings, build_app, run_embedded
 from barlake.core.schema import InvalidSymbolError, normalize_symbol
@@ -40,6 +40,7 @@ from barlake.services.read import NotFoundError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_NOT_FOUND = 0, 1, 2, 3, 4
 EXIT_CORRUPT = 5
+FOLLOW_TIMEOUT_S = 1800.0  # `run` on Pub/Sub: then one line says how to follow it
 
 app = typer.Typer(
     add_completion=False,
@@ -96,9 +97,15 @@ def _universe_name(value: str) -> bool:
 
 def settings(lake: str | None, **overrides: str | None) -> Settings:
     try:
-        return Settings.from_env(lake_dir=lake, **overrides)  # type: ignore[arg-type]
+        s = Settings.from_env(lake_dir=lake, **overrides)  # type: ignore[arg-type]
     except ConfigError as exc:
         fail(str(exc))
+    if lake is not None and s.storage != "local":
+        fail(
+            f"--lake names a local folder, but BARLAKE_STORAGE={s.storage} (e.g. from "
+            "`barlake stack env`) reads the buckets; drop --lake, or unset BARLAKE_STORAGE"
+        )
+    return s
 
 
 def open_lake(s: Settings, *, existing: bool = False) -> App:
@@ -203,8 +210,9 @@ def render_latest(app_: App, symbols: list[str]) -> None:
 
 
 def execute(app_: App, request: IngestRequest, total: int) -> RunStatus:
-    """Publish the request on the embedded bus and deliver it, with a progress bar that shows
-    the request budget at work (requests sent, seconds waited for it) and an ETA."""
+    """Publish the request and follow its run to the end, with a progress bar that shows the
+    request budget at work (requests sent, seconds waited for it) and an ETA: on the embedded
+    bus, delivered here; on Pub/Sub (the stack, Google Cloud), done by the functions."""
     from barlake.pacing import pacing_status
 
     progress = Progress(
@@ -217,6 +225,13 @@ def execute(app_: App, request: IngestRequest, total: int) -> RunStatus:
     )
     with progress:
         task = progress.add_task("ingesting", total=total, pacing="")
+        if app_.settings.events != "inprocess":
+            on_progress = lambda done, of: progress.update(task, completed=done, total=of)  # noqa: E731
+            try:
+                return cli_ops.follow(app_, request, on_progress, FOLLOW_TIMEOUT_S)
+            except cli_ops.FollowError as exc:
+                progress.stop()
+                fail(str(exc), exc.code)
         done = [0]
 
         def advance(o: SymbolOutcome) -> None:
@@ -292,7 +307,7 @@ def run(
             "again later",
             EXIT_UNREACHABLE,
         )
-    if outcomes and all(o.error_kind == "unreachable" for o in outcomes):
+    if cli_ops.exit_code(status, s.events == "inprocess") == EXIT_UNREACHABLE:
         reason = (outcomes[0].error or "").split(" See http")[0].rstrip(". ")
         fail(
             f"cannot reach {PROVIDER_NAMES.get(app_.provider.name, app_.provider.name)} "
@@ -305,8 +320,7 @@ def run(
         f"lake: {Path(s.lake_dir).resolve()}  ·  "
         f"show one: barlake show {wanted[0]} --lake {s.lake_dir}"
     )
-    failed = any(o.status == "failed" for o in outcomes) or not status.complete
-    raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
+    raise typer.Exit(cli_ops.exit_code(status, s.events == "inprocess"))
 
 
 @app.command()
@@ -341,8 +355,12 @@ def backfill(
     )
     app_ = open_lake(s)
     if s.events == "inprocess":
-        render_run(execute(app_, request, len(wanted)))
-        return
+        status = execute(app_, request, len(wanted))
+        code = cli_ops.exit_code(status, embedded=True)
+        if code == EXIT_UNREACHABLE:
+            fail("cannot reach the provider; no network? try the offline demo", code)
+        render_run(status)
+        raise typer.Exit(code)
     try:
         message_id = app_.bus.publish(s.ingest_requests_topic, request.to_json())
     except Exception as exc:  # the bus raises its own clear errors; one line, non-zero exit
@@ -429,9 +447,12 @@ def describe_differences(differences: Mapping[str, Any]) -> str:
 @app.command()
 def demo(lake: LakeOption = None) -> None:
     """Run the whole pipeline offline on bundled real Yahoo recordings; restatements healed."""
-    from barlake.demo import DEMO_SYMBOLS, run_demo
+    from barlake.demo import DEMO_SYMBOLS, DemoLakeError, prepare_demo_lake, run_demo
 
-    folder = Path(lake) if lake else Path(tempfile.mkdtemp(prefix="barlake-demo-"))
+    try:  # --lake, else $BARLAKE_LAKE_DIR, else ./lake, like every command
+        folder = prepare_demo_lake(Path(settings(lake).lake_dir))
+    except DemoLakeError as exc:
+        fail(str(exc))
     out.print(f"[bold]Barlake demo[/] — replaying recorded Yahoo answers into {folder}\n")
     app_, stages, checks = run_demo(folder)
     for i, stage in enumerate(stages, 1):
@@ -477,13 +498,19 @@ def status(
 ) -> None:
     """Show a run's completeness and per-symbol outcomes."""
 
-    app_ = open_lake(settings(lake), existing=True)
+    s = settings(lake)
+    app_ = open_lake(s, existing=True)
+    embedded = s.events == "inprocess"
+    if run_id is not None and not embedded:  # right after `backfill`: dispatch records it soon
+        with err.status(f"waiting for dispatch to record run {run_id}…"):
+            cli_ops.wait_for_run(app_, run_id)
     try:
         st = app_.read.run(run_id)
     except NotFoundError as exc:
-        fail(str(exc), EXIT_NOT_FOUND)
+        pending = "" if embedded or run_id is None else " (pending: not recorded by dispatch yet)"
+        fail(f"{exc}{pending}", EXIT_NOT_FOUND)
     done = len(st.batches)
-    state = "complete" if st.complete else "in progress"
+    state = cli_ops.run_state(st, embedded)
     out.print(
         f"run {st.run.run_id} ({st.run.kind}) · {done}/{len(st.run.batch_ids)} batches · {state}"
     )
@@ -500,6 +527,7 @@ def status(
         f"pending revisions {len(inv.get('symbols_with_pending_revisions') or [])} · "
         f"unadjusted splits {len(inv.get('symbols_with_unadjusted_splits') or [])}"
     )
+    raise typer.Exit(EXIT_OK if state == "in progress" else cli_ops.exit_code(st, embedded))
 
 
 @app.command()
@@ -676,6 +704,9 @@ def serve(
     """
     if not 1 <= port <= 65535:
         fail(f"--port must be from 1 to 65535, got {port}")
+    busy = _port_in_use(host, port)
+    if busy:
+        fail(f"cannot listen on {host}:{port}: {busy} (choose another with --port)")
     s = settings(lake)
     open_lake(s, existing=True)  # a missing lake or a bad setting: one line now, not per request
     env = {**os.environ}
@@ -692,6 +723,25 @@ def serve(
     os.execve(sys.executable, argv, env)  # gunicorn takes over this process
 
 
+def _port_in_use(host: str, port: int) -> str | None:
+    """Why host:port cannot be bound (None: free), checked before gunicorn would say it in ten
+    lines. SO_REUSEADDR as gunicorn binds, so a port in TIME_WAIT is not called busy."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        return f"unknown host ({exc.strerror})"
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
+
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -704,10 +754,33 @@ def main() -> None:
         sys.exit(EXIT_USAGE)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     os.umask(0o077)  # a lake (objects, state, stack logs) is private to its owner
+    sys.exit(run_cli())
+
+
+def run_cli(argv: list[str] | None = None) -> int:
+    """The app, with Click's usage errors as one line (`barlake: error: …`, exit 2) instead of
+    Typer's boxed panel; `barlake` alone still prints the help."""
+    try:  # Typer ≥ 0.25 vendors Click: its exceptions are Typer's own
+        from typer._click import exceptions as click
+    except ImportError:  # pragma: no cover - an older Typer over Click
+        from click import exceptions as click  # type: ignore[no-redef]
+
     try:
-        app()
+        code = app(args=argv, prog_name="barlake", standalone_mode=False)
+    except click.NoArgsIsHelpError as exc:
+        out.print(exc.ctx.get_help() if exc.ctx else "barlake --help", highlight=False)
+        return EXIT_OK
+    except click.UsageError as exc:
+        where = f" (barlake {exc.ctx.command_path.partition(' ')[2]} --help)" if exc.ctx else ""
+        message = " ".join(exc.format_message().split())
+        err.print(f"barlake: error: {message}{where}", highlight=False, soft_wrap=True)
+        return EXIT_USAGE
+    except click.ClickException as exc:
+        err.print(f"barlake: error: {exc.format_message()}", highlight=False, soft_wrap=True)
+        return exc.exit_code
     except KeyboardInterrupt:
-        sys.exit(130)
+        return 130
+    return code if isinstance(code, int) else EXIT_OK
 
 
 from barlake.cli_stack import stack_app  # noqa: E402  (a sub-command group, kept apart)
@@ -732,6 +805,9 @@ from barlake.cli_tier import tier_app  # noqa: E402
 app.add_typer(tier_app, name="tier")
 
 app.command()(market)
+from barlake.cli_deadletter import deadletter_app  # noqa: E402
+
+app.add_typer(deadletter_app, name="deadletter")
 
 if __name__ == "__main__":
     main()

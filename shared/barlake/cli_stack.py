@@ -32,7 +32,8 @@ DEFAULT_DIR = Path(".stack")
 
 
 def _fail(message: str) -> None:
-    err.print(f"barlake: error: {message}", highlight=False, markup=False)
+    one_line = " ".join(message.split())  # emulator and client errors span lines; ours do not
+    err.print(f"barlake: error: {one_line}", highlight=False, markup=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -55,7 +56,7 @@ def stack_up(
     except (EmulatorUnavailable, ConfigError) as exc:
         _fail(str(exc))
     except Exception as exc:  # an emulator or client error: one line, the logs say more
-        _fail(f"{type(exc).__name__}: {exc} (logs in {directory / 'logs'})")
+        _fail(f"{exc or type(exc).__name__} (logs in {directory / 'logs'})")
     table = Table(title=f"local cloud stack ({info.project})", title_justify="left")
     for col in ("component", "pid", "url", "log"):
         table.add_column(col)

@@ -51,6 +51,33 @@ class Check:
     kept_older: int = 0  # stored bars before it: kept after the provider purged them
 
 
+MARKER = ".barlake-demo"  # left in a lake the demo wrote: running it again starts it afresh
+
+
+class DemoLakeError(ValueError):
+    """The demo's folder holds something else (a real lake, other files): never overwritten."""
+
+
+def prepare_demo_lake(folder: Path) -> Path:
+    """An empty folder for the demo: created, or emptied when a previous demo left it (its
+    marker file says so); any other non-empty folder is refused, so a real lake is never mixed
+    with recorded 2020–2025 bars."""
+    import shutil
+
+    if folder.exists() and not folder.is_dir():
+        raise DemoLakeError(f"{folder} is a file, not a folder for the demo lake")
+    if folder.is_dir() and any(folder.iterdir()):
+        if not (folder / MARKER).is_file():
+            raise DemoLakeError(
+                f"{folder} is not empty and was not written by the demo; "
+                f"give the demo its own folder: barlake demo --lake demo-lake"
+            )
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / MARKER).write_text("written by `barlake demo`; the next demo run replaces it\n")
+    return folder
+
+
 def run_demo(
     lake: Path, on_outcome: Callable[[SymbolOutcome], None] | None = None
 ) -> tuple[App, list[Stage], list[Check]]:

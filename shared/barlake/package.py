@@ -60,7 +60,8 @@ PRUNE: dict[str, tuple[str, ...]] = {
     "panel": ("typer", "rich", "yfinance"),
 }
 
-# Not shipped: recorded Yahoo answers for `barlake demo` (no function reads them).
+# Not shipped: recorded Yahoo answers for `barlake demo` (no function reads them). The api's
+# archive also carries the dashboard's charting library from node_modules (dashboard_vendor).
 EXCLUDED_DIRS = frozenset({"__pycache__", "demo_data"})
 EXCLUDED_SUFFIXES = (".pyc", ".pyo")
 
@@ -122,6 +123,20 @@ def package_files(package_dir: Path = PACKAGE_DIR) -> Iterator[tuple[str, Path]]
         yield f"barlake/{rel.as_posix()}", path
 
 
+def dashboard_vendor(root: Path = ROOT) -> dict[str, bytes]:
+    """The dashboard's charting library, from node_modules (`npm ci`), never from the repo."""
+    from barlake.api.dashboard import VENDOR_LICENSE, VENDOR_NAME, VENDOR_SOURCE
+
+    target = "barlake/api/dashboard_assets/vendor"
+    found: dict[str, bytes] = {}
+    for source, arcname in ((VENDOR_SOURCE, VENDOR_NAME), (VENDOR_LICENSE, "LICENSE")):
+        path = root / source
+        if not path.is_file():
+            raise PackageError(f"{path} is missing: run `npm ci` first (the api's dashboard)")
+        found[f"{target}/{arcname}"] = path.read_bytes()
+    return found
+
+
 def build(name: str, out: Path = DEFAULT_OUT, root: Path = ROOT) -> Archive:
     if name not in FUNCTIONS:
         raise PackageError(f"unknown function {name!r} (known: {', '.join(FUNCTIONS)})")
@@ -134,6 +149,8 @@ def build(name: str, out: Path = DEFAULT_OUT, root: Path = ROOT) -> Archive:
     }
     for arcname, path in package_files(root / "shared" / "barlake"):
         entries[arcname] = path.read_bytes()
+    if name == "api":
+        entries.update(dashboard_vendor(root))
     out.mkdir(parents=True, exist_ok=True)
     target = out / f"{name}.zip"
     tmp = target.with_suffix(".zip.tmp")

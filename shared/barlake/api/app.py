@@ -128,6 +128,7 @@ class ApiApp:
             ("/v1/profiles/", GET_METHODS, self._profile),
             ("/v1/provenance/", GET_METHODS, self._provenance),
             ("/v1/runs/", GET_METHODS, self._run),
+            ("/v1/history/", GET_METHODS, self._history),
             ("/v1/cache/", ("DELETE", "OPTIONS"), self._forget),
             ("/v1/indicators/", GET_METHODS, lambda e, s: _analytics().indicators(self, e, s)),
             ("/v1/analytics/", GET_METHODS, lambda e, s: _analytics().analytics_one(self, e, s)),
@@ -184,6 +185,9 @@ class ApiApp:
     def _route(self, environ: Environ) -> Reply:
         path = environ.get("PATH_INFO") or "/"
         method = environ.get("REQUEST_METHOD", "GET")
+        if path == "/dashboard" or path.startswith("/dashboard/"):  # pages: open; data: keyed
+            self._check(environ, method, GET_METHODS, False)
+            return self._dashboard(environ, path[len("/dashboard/") :])
         exact = self._exact.get(path)
         if exact is not None:
             methods, keyed, view = exact
@@ -234,8 +238,10 @@ class ApiApp:
                     "/v1/indicators/{symbol}?name=rsi&timeperiod=14",
                     "/v1/analytics/{symbol}",
                     "/v1/analytics?symbols=A,B",
+                    "/v1/history/{symbol}",
                     "/v1/health",
                 ],
+                "dashboard": "/dashboard",
             },
             "public, max-age=300",
         )
@@ -423,6 +429,27 @@ class ApiApp:
         if _matches(environ.get("HTTP_IF_NONE_MATCH"), etag):
             return self._not_modified(etag)
         return self._data(body, "json", etag, tier, "")
+
+    def _history(self, environ: Environ, raw_symbol: str) -> Reply:
+        from barlake.api.dashboard import history
+
+        symbol = p.symbol(raw_symbol)
+        p.query(environ.get("QUERY_STRING", ""), frozenset())
+        return self._revalidated(environ, history(self.reads.state, symbol), "miss")
+
+    def _dashboard(self, environ: Environ, rest: str) -> Reply:
+        from barlake.api import dashboard
+
+        p.query(environ.get("QUERY_STRING", ""), frozenset())
+        try:
+            body, media, etag = dashboard.ASSETS_CACHE.get(rest)
+        except dashboard.MissingAsset as exc:
+            raise ApiError(404, "not_found", str(exc)) from None
+        headers = [("ETag", etag), ("Cache-Control", "public, max-age=300")]
+        if _matches(environ.get("HTTP_IF_NONE_MATCH"), etag):
+            return Reply(304, headers)
+        headers += [("Content-Type", media), ("Content-Security-Policy", dashboard.CSP)]
+        return Reply(200, headers, body)
 
     # ------------------------------------------------------------------ admin
 

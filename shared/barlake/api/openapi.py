@@ -490,6 +490,22 @@ def build(api_keys: bool) -> dict[str, Any]:
                 op_id="getProvenance",
             )
         },
+        "/v1/history/{symbol}": {
+            "get": _operation(
+                "Restatement and quarantine history",
+                "Every restatement healed (kinds, evidence, run) and every row quarantined "
+                "(date, reason, run) of one symbol, newest first; empty lists when none. The "
+                "dashboard's symbol page reads it.",
+                [symbol],
+                {
+                    "200": _ok(_json({"type": "object"}), "The history."),
+                    **common,
+                },
+                keyed=api_keys,
+                tag="lake",
+                op_id="getHistory",
+            )
+        },
         "/v1/runs/latest": {
             "get": _operation(
                 "Latest run",

@@ -36,7 +36,7 @@ class BarsResult:
     symbol: str
     interval: str
     table: pa.Table
-    generation: int  # of the object the rows came from: the ETag, later
+    generation: int  # of the daily object the rows come from (weekly/monthly too): the API's
 
 
 def _window(table: pa.Table, start: date | None, end: date | None, limit: int | None) -> pa.Table:
@@ -73,18 +73,15 @@ class ReadService:
         if start and end and start > end:
             raise ValueError(f"start {start} is after end {end}")
         if interval != "1d" and adjust == "split" and as_of is None:
-            # Only a derived object built from the current daily generation is used: after a
-            # crash (or a corrupt daily object) it may be a generation behind.
+            # The stored periods when built from the current daily object, and the daily
+            # generation either way: what the API answers (its ETag and "generation").
             obj = self.derived.read(period_name(symbol, interval))
-            daily = self.raw.stat(daily_name(symbol))
-            if (
-                obj is not None
-                and daily is not None
-                and (obj.info.metadata.get("source_generation") == str(daily.generation))
-            ):
+            daily = self.raw.stat(daily_name(symbol)) if obj is not None else None
+            built_from = obj.info.metadata.get("source_generation") if obj is not None else None
+            if obj is not None and daily is not None and built_from == str(daily.generation):
                 table = decode_periods(obj.data)
                 return BarsResult(
-                    symbol, interval, _window(table, start, end, limit), obj.info.generation
+                    symbol, interval, _window(table, start, end, limit), daily.generation
                 )
         obj = self.raw.read(daily_name(symbol)) if as_of is None else self._as_of(symbol, as_of)
         if obj is None:
