@@ -20,7 +20,7 @@ from werkzeug.test import Client
 from barlake.adapters.replay_provider import ReplayProvider
 from barlake.adapters.yahoo_chart import load_chart
 from barlake.api.app import build_api
-from barlake.config import Settings, build_embedded, run_embedded
+from barlake.config import App, Settings, build_embedded, run_embedded
 from barlake.core.crosscheck import reconcile
 from barlake.core.schema import BAR_SCHEMA, actions_from_pylist, empty_actions
 from barlake.messages import IngestRequest
@@ -128,25 +128,10 @@ def test_actions_and_tolerance() -> None:
 
 
 def test_cli_reconcile_against_tiingo_is_kept_in_the_profile(tmp_path: Path) -> None:
-    replay = tmp_path / "replay"
-    replay.mkdir()
-    shutil.copy(AAPL, replay / "AAPL.json")
-    lake = tmp_path / "lake"
-    app = build_embedded(
-        Settings.from_env({}, lake_dir=str(lake)),
-        provider=ReplayProvider(replay),
-        clock=lambda: datetime(2026, 11, 21, 12, tzinfo=UTC),
-    )
-    run_embedded(app, IngestRequest(kind="manual", run_id="r1", symbols=("AAPL",)))
+    app, _, lake = _stored_aapl(tmp_path)
     with serve() as server:
         server.route("/tiingo/daily/AAPL/prices", json_answer(tiingo_body()))
-        env = {
-            **os.environ,
-            "BARLAKE_LAKE_DIR": str(lake),
-            "BARLAKE_TIINGO_URL": server.url,
-            "BARLAKE_TIINGO_TOKEN": "t" * 40,
-            "COLUMNS": "200",
-        }
+        env = _tiingo_env(lake, server.url)
         proc = subprocess.run(
             [sys.executable, "-m", "barlake.cli", "reconcile", "AAPL", "--against", "tiingo"],
             env=env,
@@ -176,6 +161,31 @@ def test_cli_reconcile_against_tiingo_is_kept_in_the_profile(tmp_path: Path) -> 
     )
 
 
+def _stored_aapl(tmp_path: Path) -> tuple[App, Path, Path]:
+    """An embedded lake holding the recorded AAPL history (replayed), and the replay folder."""
+    replay = tmp_path / "replay"
+    replay.mkdir()
+    shutil.copy(AAPL, replay / "AAPL.json")
+    lake = tmp_path / "lake"
+    app = build_embedded(
+        Settings.from_env({}, lake_dir=str(lake)),
+        provider=ReplayProvider(replay),
+        clock=lambda: datetime(2026, 11, 21, 12, tzinfo=UTC),
+    )
+    run_embedded(app, IngestRequest(kind="manual", run_id="r1", symbols=("AAPL",)))
+    return app, replay, lake
+
+
+def _tiingo_env(lake: Path, url: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "BARLAKE_LAKE_DIR": str(lake),
+        "BARLAKE_TIINGO_URL": url,
+        "BARLAKE_TIINGO_TOKEN": "t" * 40,
+        "COLUMNS": "200",
+    }
+
+
 def _finalized(app):
     """The daily object's finalize event again, with the profile object gone: a rebuild."""
     from barlake.core.layout import daily_name, profile_name
@@ -200,25 +210,10 @@ def test_cli_reconcile_refuses_a_chain_and_unknown_providers(tmp_path: Path) -> 
 def test_cli_audit_against_tiingo_cross_checks_the_audited_symbols(tmp_path: Path) -> None:
     """The audit's option: whole histories re-verified with the primary, then compared with a
     second provider, the report kept in the profile like `barlake reconcile`'s."""
-    replay = tmp_path / "replay"
-    replay.mkdir()
-    shutil.copy(AAPL, replay / "AAPL.json")
-    lake = tmp_path / "lake"
-    app = build_embedded(
-        Settings.from_env({}, lake_dir=str(lake)),
-        provider=ReplayProvider(replay),
-        clock=lambda: datetime(2026, 11, 21, 12, tzinfo=UTC),
-    )
-    run_embedded(app, IngestRequest(kind="manual", run_id="r1", symbols=("AAPL",)))
+    app, replay, lake = _stored_aapl(tmp_path)
     with serve() as server:
         server.route("/tiingo/daily/AAPL/prices", json_answer(tiingo_body()))
-        env = {
-            **os.environ,
-            "BARLAKE_LAKE_DIR": str(lake),
-            "BARLAKE_TIINGO_URL": server.url,
-            "BARLAKE_TIINGO_TOKEN": "t" * 40,
-            "COLUMNS": "200",
-        }
+        env = _tiingo_env(lake, server.url)
         args = ["audit", "AAPL", "--source", f"replay:{replay}", "--against", "tiingo"]
         proc = subprocess.run(
             [sys.executable, "-m", "barlake.cli", *args],
