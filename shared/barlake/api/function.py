@@ -7,6 +7,7 @@ instance, shared by the instance's threads; its clients and L1 are reused across
 
 from __future__ import annotations
 
+import io
 import logging
 import threading
 from typing import TYPE_CHECKING
@@ -104,13 +105,14 @@ def unreadable_body(request: flask.Request) -> tuple[bytes, int, list[tuple[str,
     returns; read it first, so the error is ours to answer, and leave werkzeug's cache holding
     an empty body so that the framework's read does not fail again (a 500 and a traceback)."""
     try:
-        request.get_data()
+        data = request.get_data()
     except Exception as exc:
         request._cached_data = b""  # werkzeug.Request's body cache (get_data(cache=True))
         reply = error_reply(
             ApiError(400, "bad_body", f"the request body cannot be read: {type(exc).__name__}")
         )
         return reply.body, 400, [*reply.headers, ("Connection", "close")]
+    request.environ["wsgi.input"] = io.BytesIO(data)  # the app reads bodies from its environ
     return None
 
 
