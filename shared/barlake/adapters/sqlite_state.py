@@ -12,6 +12,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -91,8 +92,22 @@ class SqliteStateStore:
         )
         self._lock = threading.Lock()
         with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._create_schema()
+            self._open_schema()
+
+    def _open_schema(self) -> None:
+        """WAL, then the schema. Switching a new file to WAL needs the file to itself, and
+        SQLite may answer "database is locked" at once, without its busy timeout, while other
+        processes open the same new lake (seen 1 in 96 opens): wait and try again, bounded
+        like the busy timeout. Both steps are idempotent."""
+        for attempt in range(200):
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._create_schema()
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == 199:
+                    raise
+                time.sleep(0.05)
 
     def _create_schema(self) -> None:
         """Tables and version in one transaction holding the write lock: processes opening a
