@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict
 from datetime import date, datetime
 from pathlib import Path
@@ -79,6 +79,20 @@ def _batch_row(batch: BatchRecord) -> tuple[str, str, str, str]:
     )
 
 
+@contextmanager
+def immediate(db: sqlite3.Connection, lock: threading.Lock) -> Iterator[sqlite3.Connection]:
+    """One transaction holding SQLite's write lock from the first statement on (every SQLite
+    store of the lake: state, universes)."""
+    with lock:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.rollback()
+            raise
+        db.commit()
+
+
 class SqliteStateStore:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
@@ -131,17 +145,8 @@ class SqliteStateStore:
             raise
         self._db.commit()
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One transaction holding SQLite's write lock from the first statement on."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.rollback()
-                raise
-            self._db.commit()
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return immediate(self._db, self._lock)
 
     def _exec(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
         with self._tx() as db:

@@ -13,12 +13,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from barlake.adapters.sqlite_state import immediate
 from barlake.core.universe import Membership, Universe
 
 _SCHEMA = """
@@ -52,16 +53,8 @@ class SqliteUniverseStore:
         with self._lock:
             self._db.executescript(_SCHEMA)
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.rollback()
-                raise
-            self._db.commit()
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return immediate(self._db, self._lock)
 
     def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[tuple]:
         with self._tx() as db:
