@@ -454,10 +454,13 @@ def test_every_message_delivered_three_times_out_of_order_changes_nothing(
     time.sleep(2)  # any late notification would arrive now
     after = cloud.pull_finalized()
     assert {s: after[daily_name(s)] - before[daily_name(s)] for s in DUPS} == dict.fromkeys(DUPS, 1)
-    # derived objects: built once each; every other delivery found them built and wrote nothing
-    for function in ("weekly", "profile"):
-        built = cloud.builds(function)
-        assert {s: built[daily_name(s)] for s in DUPS} == dict.fromkeys(DUPS, 1), function
+    # derived objects: built once each; every other delivery found them built and wrote nothing.
+    # The weekly handler writes two objects (weekly, monthly), each only if its recorded source
+    # generation is older: two racing deliveries can each win one of the two writes, so a
+    # symbol's "built" count is 1 or 2 (never more), while the profile is one object: exactly 1.
+    weekly, profile = cloud.builds("weekly"), cloud.builds("profile")
+    assert all(weekly[daily_name(s)] in (1, 2) for s in DUPS), weekly
+    assert {s: profile[daily_name(s)] for s in DUPS} == dict.fromkeys(DUPS, 1)
 
 
 def test_eight_concurrent_ingests_of_one_symbol_lose_no_day(cloud: Cloud) -> None:
