@@ -268,6 +268,35 @@ def test_a_split_yahoo_adjusts_late_is_healed_and_flagged_meanwhile(
     assert none[4991]["close"] == truth[4991]["close"]
 
 
+def test_an_inferred_split_gives_way_to_the_provider_s_event_arriving_later(
+    tmp_path: Path, yahoo: Yahoo, truth: list[Row]
+) -> None:
+    """Yahoo rescales the history for a 10:1 split before it lists the split event, and its
+    answer lacks the split's first session: the audit infers the split on the first session it
+    answered after the step (the earliest day the split can have taken effect). The event then
+    arrives in a daily fetch, dated on the real first session, a day earlier. Before: both
+    split actions were kept and `--adjust none` multiplied the days before the split by 100."""
+    rows = truth[:4000]
+    s = 3997  # inside the last answer's 5-session overlap
+    adjusted = scaled(rows[:s], 0.1, 10.0) + rows[s:]
+    first = yahoo.answer(rows)
+    rescaled = yahoo.answer(adjusted[:s] + adjusted[s + 1 :])  # no event; session s missing
+    with_event = yahoo.answer(adjusted, {rows[s]["date"]: (0.0, 10.0)})
+    app, provider = lake(tmp_path, yahoo)
+    ingest(app, provider, first)
+    o = audit(app, provider, rescaled)
+    assert o.status == "restated" and o.restatement["evidence"]["split_ratios"] == ["10:1"]
+    inferred = [a["date"] for a in app.read.actions(SYM).to_pylist() if a["kind"] == "split"]
+    assert inferred == [rows[s + 1]["date"]]
+    ingest(app, provider, with_event)
+    splits = [a for a in app.read.actions(SYM).to_pylist() if a["kind"] == "split"]
+    assert [(a["date"], a["value"]) for a in splits] == [(rows[s]["date"], 10.0)]
+    assert_lake(app, adjusted)
+    none = app.read.bars(SYM, adjust="none").table.to_pylist()
+    assert none[s - 1]["close"] == pytest.approx(truth[s - 1]["close"])
+    assert none[s]["close"] == pytest.approx(truth[s]["close"])
+
+
 def test_a_close_revised_300_sessions_back_is_applied_once_confirmed(
     tmp_path: Path, yahoo: Yahoo, truth: list[Row]
 ) -> None:

@@ -750,10 +750,8 @@ class _Plan:
             return rec.bars, merge_actions(new_actions, inferred)
         assert self.checked is not None
         good = self.screened.good if self.screened is not None else self.checked.good
-        return (
-            merge_bars(bars, good),
-            merge_actions(actions, self.result.actions or empty_actions()),
-        )
+        fetched = self.result.actions or empty_actions()
+        return merge_bars(bars, good), merge_actions(_superseded_out(actions, fetched), fetched)
 
 
 def _same_split(stored: dict[str, Any], provider: dict[str, Any]) -> bool:
@@ -763,6 +761,26 @@ def _same_split(stored: dict[str, Any], provider: dict[str, Any]) -> bool:
     days = (provider["date"] - stored["date"]).days
     same_ratio = abs(provider["value"] - stored["value"]) <= 1e-6 * abs(stored["value"])
     return abs(days) <= 7 or (same_ratio and days > 0)
+
+
+def _superseded_out(stored: pa.Table, fetched: pa.Table) -> pa.Table:
+    """The stored actions without the splits a fetched split stands for: the same ratio
+    within a week. A split inferred from prices is dated the earliest day it can have taken
+    effect; the provider's own event for it can arrive later, in a daily fetch, dated a day or
+    two after. Kept side by side, `adjust="none"` would undo the split twice."""
+    provider = [a for a in fetched.to_pylist() if a["kind"] == "split"]
+    if not provider:
+        return stored
+
+    def superseded(a: dict[str, Any]) -> bool:
+        return a["kind"] == "split" and any(
+            abs((p["date"] - a["date"]).days) <= 7
+            and abs(p["value"] - a["value"]) <= 1e-6 * abs(a["value"])
+            for p in provider
+        )
+
+    keep = [not superseded(a) for a in stored.to_pylist()]
+    return stored.filter(pa.array(keep, pa.bool_()))
 
 
 def _iso_day(day: int) -> str:
